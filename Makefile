@@ -1,0 +1,69 @@
+# dwcp-inference: every entry point a developer or CI needs. All targets are .PHONY; files the
+# targets build are tracked with stamp files so repeated runs are cheap.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := $(CURDIR)/.tools/bin
+# Pinned code generators for the Go client (installed with `go install`).
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+PROTO_FILES := $(shell find proto -name '*.proto' | sort)
+PY_GEN := gen/python
+GO_GEN := clients/go/gen
+
+.PHONY: help setup tools proto check-generated lint test test-python test-go
+
+help: ## List the targets.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,dev]'
+	touch $@
+
+setup: $(VENV)/.stamp tools ## Create .venv with the train and dev extras and install the Go plugins.
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## Install pinned Go code generators into .tools/bin.
+
+proto: $(VENV)/.stamp tools ## Regenerate the Python and Go stubs from proto/.
+	rm -rf $(PY_GEN) $(GO_GEN)
+	mkdir -p $(PY_GEN) $(GO_GEN)
+	$(PY) -m grpc_tools.protoc -Iproto \
+	  --python_out=$(PY_GEN) --pyi_out=$(PY_GEN) --grpc_python_out=$(PY_GEN) \
+	  --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go --go_out=$(GO_GEN) --go_opt=paths=source_relative \
+	  --plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc --go-grpc_out=$(GO_GEN) --go-grpc_opt=paths=source_relative \
+	  $(PROTO_FILES)
+	$(PY) scripts/mark_python_packages.py $(PY_GEN)
+
+check-generated: proto ## Fail when the committed generated code differs from what proto/ generates.
+	@if ! git diff --exit-code --stat -- $(PY_GEN) $(GO_GEN) || [ -n "$$(git status --porcelain -- $(PY_GEN) $(GO_GEN))" ]; then \
+	  echo "generated code is stale or hand-edited: run 'make proto' and commit the result" >&2; exit 1; fi
+	@echo "generated code is up to date"
+
+lint: $(VENV)/.stamp ## ruff and mypy on hand-written Python, gofmt and go vet on Go.
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	@out=$$(cd clients/go && gofmt -l $$(find . -name '*.go' -not -path './gen/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
+	cd clients/go && go vet ./...
+
+test-python: $(VENV)/.stamp
+	$(PY) -m pytest
+
+test-go:
+	cd clients/go && go test ./...
+
+test: check-generated lint test-python test-go ## Everything CI runs: generated-code check, lint, Python and Go tests.
