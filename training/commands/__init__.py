@@ -1,0 +1,1 @@
+"""Subcommands of `python -m training`, registered in training.cli.SUBCOMMANDS."""

@@ -1,0 +1,164 @@
+"""Reading telemetry (CSV or Parquet) and incident JSON, and joining incidents to rows by time window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from training.schema import INCIDENT_SEVERITIES
+
+
+class TelemetryFileError(Exception):
+    """A telemetry or incidents file is missing, unreadable, of an unknown format or empty."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise TelemetryFileError(path, "file not found")
+    if not path.is_file():
+        raise TelemetryFileError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise TelemetryFileError(path, "file is empty")
+
+
+def read_metrics_table(path: Path | str) -> pa.Table:
+    """Read a metrics file (.csv, .csv.gz, .parquet, .pq) as an Arrow table, without changing any value.
+
+    CSV types are inferred by Arrow; empty cells are nulls. Raises TelemetryFileError for a missing,
+    unreadable, unknown-format or empty file.
+    """
+    path = Path(path)
+    _check_file(path)
+    name = path.name.lower()
+    try:
+        if name.endswith((".csv", ".csv.gz")):
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        elif name.endswith((".parquet", ".pq")):
+            table = pq.read_table(path)
+        else:
+            raise TelemetryFileError(path, "unknown format: expected a .csv, .csv.gz, .parquet or .pq file")
+    except TelemetryFileError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TelemetryFileError(path, f"cannot be read: {first_line}") from exc
+    if table.num_rows == 0:
+        raise TelemetryFileError(path, "file has a header but no rows")
+    return table
+
+
+def read_incident_records(path: Path | str) -> list[Any]:
+    """Read an incidents JSON file: a JSON array of objects (see docs/telemetry-schema.md).
+
+    Returns the raw records; their fields are checked by training.validate. Raises TelemetryFileError
+    when the file is missing, empty, not JSON or not an array.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TelemetryFileError(path, f"cannot be read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise TelemetryFileError(path, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    if not isinstance(data, list):
+        raise TelemetryFileError(path, f"expected a JSON array of incident objects, got a JSON {type(data).__name__}")
+    return data
+
+
+def incidents_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Turn validated incident records into a DataFrame with UTC datetime start/end columns."""
+    frame = pd.DataFrame.from_records(
+        records, columns=["incident_id", "node_id", "incident_type", "severity", "start", "end"]
+    )
+    frame["start"] = pd.to_datetime(frame["start"], utc=True, format="ISO8601")
+    frame["end"] = pd.to_datetime(frame["end"], utc=True, format="ISO8601")
+    return frame
+
+
+def _epoch_s(values: pd.Series) -> np.ndarray:
+    """UTC datetimes as float seconds since the epoch."""
+    return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").to_numpy() / 1e9
+
+
+def infer_interval_s(metrics: pd.DataFrame) -> float:
+    """Median spacing of consecutive samples within a link, in seconds."""
+    ordered = metrics.sort_values(["node_id", "peer_id", "epoch_time"], kind="stable")
+    same_link = (ordered["node_id"].to_numpy()[1:] == ordered["node_id"].to_numpy()[:-1]) & (
+        ordered["peer_id"].to_numpy()[1:] == ordered["peer_id"].to_numpy()[:-1]
+    )
+    gaps = np.diff(ordered["epoch_time"].to_numpy(dtype=np.float64))[same_link]
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if gaps.size else 0.0
+
+
+def label_rows_with_incidents(
+    metrics: pd.DataFrame, incidents: pd.DataFrame | list[dict[str, Any]], interval_s: float | None = None
+) -> pd.DataFrame:
+    """Mark the rows whose node and sample interval overlap an incident window.
+
+    A row covers [epoch_time, epoch_time + interval_s); it is labelled when its node_id equals the
+    incident's node_id and the interval overlaps [start, end). This is a window join, never an exact
+    timestamp match. interval_s defaults to the median sample spacing. Where incidents overlap, the
+    most severe one (then the earliest) labels the row.
+
+    Returns a DataFrame aligned with `metrics` (same index) with columns incident (bool),
+    incident_type, incident_severity and incident_id (None where no incident).
+    """
+    frame = incidents if isinstance(incidents, pd.DataFrame) else incidents_frame(list(incidents))
+    if interval_s is None:
+        interval_s = infer_interval_s(metrics)
+    n = len(metrics)
+    label_idx = np.full(n, -1, dtype=np.int64)
+    if len(frame) and n:
+        rank = {s: i for i, s in enumerate(INCIDENT_SEVERITIES)}
+        order = sorted(
+            range(len(frame)),
+            key=lambda i: (rank.get(str(frame["severity"].iat[i]), -1), -frame["start"].iat[i].timestamp()),
+        )
+        node_codes, node_names = pd.factorize(metrics["node_id"].astype(str))
+        row_start_s = metrics["epoch_time"].to_numpy(dtype=np.float64)
+        by_node = np.argsort(node_codes, kind="stable")
+        bounds = np.searchsorted(node_codes[by_node], np.arange(len(node_names) + 1))
+        lookup = {name: k for k, name in enumerate(node_names)}
+        start_s = _epoch_s(frame["start"])
+        end_s = _epoch_s(frame["end"])
+        # Least severe first, so the most severe incident is written last and wins.
+        for i in order:
+            k = lookup.get(str(frame["node_id"].iat[i]))
+            if k is None:
+                continue
+            rows = by_node[bounds[k] : bounds[k + 1]]
+            t0 = row_start_s[rows]
+            hit = (t0 < end_s[i]) & (t0 + interval_s > start_s[i])
+            label_idx[rows[hit]] = i
+    labelled = label_idx >= 0
+    safe = np.where(labelled, label_idx, 0)
+
+    def pick(col: str) -> np.ndarray:
+        if not len(frame):
+            return np.full(n, None, dtype=object)
+        values = frame[col].astype(object).to_numpy()[safe]
+        return np.where(labelled, values, None)
+
+    return pd.DataFrame(
+        {
+            "incident": labelled,
+            "incident_type": pick("incident_type"),
+            "incident_severity": pick("severity"),
+            "incident_id": pick("incident_id"),
+        },
+        index=metrics.index,
+    )
