@@ -1,1 +1,1 @@
-"""Training side of dwcp-inference: telemetry schema, validation, synthetic data and model training."""
+"""Training, evaluation and ONNX export of the four DWCP models."""
