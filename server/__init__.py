@@ -1,0 +1,1 @@
+"""The DWCP inference server: four ONNX models behind one gRPC service."""

@@ -1,0 +1,195 @@
+"""The server's lifecycle: bind, load models, report health, reload, drain; thread-pool or asyncio flavour."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from dwcp.inference.v1 import inference_pb2 as pb
+from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server.codec import SPECS
+from server.metrics import Metrics, serve_metrics
+from server.servicer import AioInferenceServicer, InferenceHandler, InferenceServicer
+from server.settings import Settings
+from server.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InferenceService"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def write_ready_file(path: Path, grpc_port: int, metrics_port: int) -> None:
+    """Write the bound ports as JSON atomically (a reader sees the whole file or none)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"grpc_port": grpc_port, "metrics_port": metrics_port, "pid": os.getpid()}))
+    os.replace(temporary, path)
+
+
+class InferenceApp:
+    """One server: gRPC (inference, health, reflection), metrics HTTP, the model store and its reloader."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = Metrics(self.registry, settings.latency_budget_s)
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.store = ModelStore(
+            settings.model_dir, self.metrics, settings.ort_intra_op_threads, settings.max_batch_items, self._set_health
+        )
+        self.handler = InferenceHandler(self.store, self.metrics, settings.max_batch_items)
+        self.grpc_port = 0
+        self.metrics_port = -1
+        self._draining = False
+        self._health_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._reload_requested = threading.Event()
+        self._reloader = threading.Thread(target=self._reload_loop, name="model-reloader", daemon=True)
+        self._grpc: _ThreadServer | _AioServer = (
+            _AioServer(self) if settings.server_mode == "aio" else _ThreadServer(self)
+        )
+        self._metrics_httpd: Any = None
+
+    def start(self) -> None:
+        """Listen (NOT_SERVING), load the models, then report health and write the ready file."""
+        self._set_health()
+        s = self.settings
+        self.grpc_port = self._grpc.start(f"{s.host}:{s.grpc_port}")
+        if s.metrics_port >= 0:
+            self._metrics_httpd, self.metrics_port = serve_metrics(self.registry, s.host, s.metrics_port)
+        log.info(
+            "gRPC listening on %s:%d (%s mode), metrics on port %d",
+            s.host,
+            self.grpc_port,
+            s.server_mode,
+            self.metrics_port,
+        )
+        self.store.reload()
+        self._set_health()
+        loaded = ", ".join(f"{m.name}={m.version}" for m in self.store.models()) or "none"
+        log.info("loaded models from %s: %s", s.model_dir.resolve(), loaded)
+        self._reloader.start()
+        if s.ready_file is not None:
+            write_ready_file(s.ready_file, self.grpc_port, self.metrics_port)
+
+    def request_reload(self) -> None:
+        """Scan the model directory now (SIGHUP); safe from any thread or a signal handler."""
+        self._reload_requested.set()
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Drain: report NOT_SERVING, refuse new RPCs, give in-flight ones the grace period, then close."""
+        grace_s = self.settings.grace_period_s if grace_s is None else grace_s
+        log.info("draining: NOT_SERVING, finishing in-flight RPCs within %.1f s", grace_s)
+        with self._health_lock:
+            self._draining = True
+        self.health.enter_graceful_shutdown()
+        self._stopping.set()
+        self._reload_requested.set()
+        self._grpc.stop(grace_s)
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
+        if self._reloader.is_alive():
+            self._reloader.join(timeout=grace_s + 5)
+        log.info("stopped")
+
+    def register(self, server: Any, aio: bool) -> None:
+        """Add the inference, health and reflection services to a gRPC server."""
+        servicer = AioInferenceServicer(self.handler) if aio else InferenceServicer(self.handler)
+        pb_grpc.add_InferenceServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, server)
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        """Channel options of the server; SO_REUSEPORT only when asked (it lets a second server steal a port)."""
+        return [("grpc.so_reuseport", self.settings.reuse_port)]
+
+    def _set_health(self) -> None:
+        """Per-RPC entries (`<service>/<rpc>`) follow their model; the service and "" need all four."""
+        with self._health_lock:
+            if self._draining:
+                return
+            loaded = {rpc: self.store.for_rpc(rpc) is not None for rpc in SPECS}
+            for rpc, ok in loaded.items():
+                self.health.set(f"{SERVICE_NAME}/{rpc}", SERVING if ok else NOT_SERVING)
+            everything = SERVING if all(loaded.values()) else NOT_SERVING
+            self.health.set(SERVICE_NAME, everything)
+            self.health.set(health.OVERALL_HEALTH, everything)
+
+    def _reload_loop(self) -> None:
+        interval_s = self.settings.reload_interval_s if self.settings.reload_interval_s > 0 else None
+        while not self._stopping.is_set():
+            self._reload_requested.wait(timeout=interval_s)
+            self._reload_requested.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.store.reload()
+            except Exception:  # the directory may vanish mid-scan; the next poll tries again
+                log.exception("model reload failed")
+
+
+class _ThreadServer:
+    """grpc.server with a thread pool."""
+
+    def __init__(self, app: InferenceApp) -> None:
+        self.app = app
+        self.server = grpc.server(
+            ThreadPoolExecutor(max_workers=app.settings.grpc_threads, thread_name_prefix="grpc"),
+            options=app.grpc_options(),
+        )
+        app.register(self.server, aio=False)
+
+    def start(self, address: str) -> int:
+        port = self.server.add_insecure_port(address)
+        self.server.start()
+        return port
+
+    def stop(self, grace_s: float) -> None:
+        self.server.stop(grace_s).wait()
+
+
+class _AioServer:
+    """grpc.aio server on an event loop in its own thread, so the lifecycle is the same as the thread flavour."""
+
+    def __init__(self, app: InferenceApp) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio", daemon=True)
+        self.server: grpc.aio.Server | None = None
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    async def _start(self, address: str) -> int:
+        # The sync health servicer runs in a small pool; health checks are rare.
+        self.server = grpc.aio.server(
+            migration_thread_pool=ThreadPoolExecutor(max_workers=2), options=self.app.grpc_options()
+        )
+        self.app.register(self.server, aio=True)
+        port = self.server.add_insecure_port(address)
+        await self.server.start()
+        return port
+
+    def start(self, address: str) -> int:
+        self.thread.start()
+        return int(self._run(self._start(address)))
+
+    def stop(self, grace_s: float) -> None:
+        if self.server is not None:
+            self._run(self.server.stop(grace_s))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)

@@ -1,0 +1,87 @@
+"""Prometheus metrics of the server, registered on an injected CollectorRegistry (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# Resolve the 10 ms budget: fine steps below and around it, a coarse tail for outliers.
+LATENCY_BUCKETS_S = tuple(
+    ms / 1000.0 for ms in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12.5, 15, 20, 25, 50, 100, 250, 1000)
+)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+class Metrics:
+    """All server metrics; one instance per server, on the registry it is given."""
+
+    def __init__(self, registry: CollectorRegistry, latency_budget_s: float) -> None:
+        self.registry = registry
+        self.latency_budget_s = latency_budget_s
+        self.rpc_duration_seconds = Histogram(
+            "dwcp_inference_rpc_duration_seconds",
+            "Server-side RPC latency in seconds (decode, validate, run, encode), by method and gRPC status code.",
+            ["method", "code"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.model_execution_seconds = Histogram(
+            "dwcp_inference_model_execution_seconds",
+            "Time of one onnxruntime run (one batch) in seconds, by model and version.",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.over_budget = Counter(
+            "dwcp_inference_rpc_over_budget",
+            "RPCs whose server-side latency exceeded the latency budget, by method.",
+            ["method"],
+            registry=registry,
+        )
+        self.batch_items = Histogram(
+            "dwcp_inference_batch_items",
+            "Items per request, by method.",
+            ["method"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.model_loaded = Gauge(
+            "dwcp_inference_model_loaded",
+            "1 for the model version being served (labels name it), by model, version, rpc and ONNX sha256.",
+            ["model", "version", "rpc", "sha256"],
+            registry=registry,
+        )
+        self.model_reloads = Counter(
+            "dwcp_inference_model_reloads",
+            "Model version loads by model and result (success: swapped in; failure: rejected, old one kept).",
+            ["model", "result"],
+            registry=registry,
+        )
+        self.budget_s = Gauge(
+            "dwcp_inference_latency_budget_seconds", "The configured per-RPC latency budget.", registry=registry
+        )
+        self.budget_s.set(latency_budget_s)
+
+    def observe_rpc(self, method: str, code: str, duration_s: float, items: int) -> None:
+        """Record one finished RPC."""
+        self.rpc_duration_seconds.labels(method, code).observe(duration_s)
+        if items:
+            self.batch_items.labels(method).observe(items)
+        if duration_s > self.latency_budget_s:
+            self.over_budget.labels(method).inc()
+
+    def model_swapped(self, model: str, rpc: str, old: tuple[str, str] | None, new: tuple[str, str]) -> None:
+        """Record a successful load: the new (version, sha256) replaces `old`."""
+        if old is not None:
+            self.model_loaded.remove(model, old[0], rpc, old[1])
+        self.model_loaded.labels(model, new[0], rpc, new[1]).set(1)
+        self.model_reloads.labels(model, "success").inc()
+
+    def model_rejected(self, model: str) -> None:
+        """Record a version that failed to load."""
+        self.model_reloads.labels(model, "failure").inc()
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[object, int]:
+    """Serve the registry over HTTP on a background thread; returns (server with .shutdown(), bound port)."""
+    httpd, _thread = start_http_server(port, addr=host, registry=registry)
+    return httpd, int(httpd.server_port)

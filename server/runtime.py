@@ -1,0 +1,133 @@
+"""One onnxruntime-backed runtime for every model: load, check, warm up and atomically swap versions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from server.codec import SPECS, Outputs, RpcSpec
+from server.manifest import ArtifactError, Manifest, read_manifest
+from server.metrics import Metrics
+from server.validation import RangeCheck
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_ATOL = 1e-4
+EXAMPLE_RTOL = 1e-5  # float32 carries ~7 digits: large outputs (e.g. 4e5 Mbps) need a relative term
+WARMUP_BATCH_SIZES = (1, 16, 256)
+WARMUP_RUNS = 3
+
+
+def session_options(intra_op_threads: int) -> ort.SessionOptions:
+    """Options measured for low latency on small graphs (docs/performance.md): no thread hand-offs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+def _flatten(array: np.ndarray, items: int) -> np.ndarray:
+    """Per-item outputs may come as [N, 1]; serve them as [N]."""
+    return array.reshape(items) if array.size == items else array.reshape(items, -1)
+
+
+class LoadedModel:
+    """One checked, warmed-up model version ready to serve."""
+
+    def __init__(self, manifest: Manifest, spec: RpcSpec, session: ort.InferenceSession, sha256: str) -> None:
+        self.manifest = manifest
+        self.spec = spec
+        self.session = session
+        self.sha256 = sha256
+        self.range_check = RangeCheck(manifest.input.features, int(manifest.input.shape[-1] or 0))
+        self.output_names = [o.name for o in manifest.outputs]
+        self._observe: Callable[[float], None] = lambda _s: None
+
+    @property
+    def name(self) -> str:
+        """Model name."""
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        """Model version (its directory name)."""
+        return self.manifest.version
+
+    def bind_metrics(self, metrics: Metrics) -> None:
+        """Record execution time from now on (warm-up runs are not recorded)."""
+        self._observe = metrics.model_execution_seconds.labels(self.name, self.version).observe
+
+    def run(self, inputs: np.ndarray) -> Outputs:
+        """Run one batch as a single onnxruntime call; outputs by name, per-item outputs flattened to [N]."""
+        start_s = time.perf_counter()
+        arrays = self.session.run(self.output_names, {self.manifest.input.name: inputs})
+        self._observe(time.perf_counter() - start_s)
+        return {name: _flatten(a, len(inputs)) for name, a in zip(self.output_names, arrays, strict=True)}
+
+
+def _check_example(model: LoadedModel) -> None:
+    manifest = model.manifest
+    inputs = manifest.example_input.reshape(-1, *manifest.input.shape[1:])
+    got = model.run(inputs)
+    for name, expected in manifest.example_outputs.items():
+        if name not in got:
+            raise ArtifactError(f"{manifest.name}/{manifest.version}: example output {name!r} is not a model output")
+        want = expected.astype(np.float64).reshape(len(inputs), -1)
+        have = got[name].astype(np.float64).reshape(want.shape) if got[name].size == want.size else None
+        if have is None or not np.allclose(have, want, rtol=EXAMPLE_RTOL, atol=EXAMPLE_ATOL):
+            raise ArtifactError(
+                f"{manifest.name}/{manifest.version}: test inference output {name!r} is {got[name].tolist()}, "
+                f"the manifest's example says {expected.tolist()}"
+            )
+
+
+def load_version(version_dir: Path, intra_op_threads: int, max_batch_items: int) -> LoadedModel:
+    """Load, check (fields, sha256, RPC fit, test inference) and warm up one version; raises ArtifactError."""
+    manifest = read_manifest(version_dir)
+    if (manifest.name, manifest.version) != (version_dir.parent.name, version_dir.name):
+        raise ArtifactError(f"{version_dir}: manifest names {manifest.name}/{manifest.version}, not its directory")
+    spec = SPECS.get(manifest.rpc)
+    if spec is None:
+        raise ArtifactError(f"{version_dir}: unknown rpc {manifest.rpc!r}; expected one of {', '.join(SPECS)}")
+    spec.check_manifest(manifest)
+    onnx_path = version_dir / manifest.onnx_file
+    try:
+        model_bytes = onnx_path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{onnx_path}: cannot read ({exc})") from exc
+    sha256 = hashlib.sha256(model_bytes).hexdigest()
+    if sha256 != manifest.onnx_sha256:
+        raise ArtifactError(f"{onnx_path}: sha256 {sha256} differs from the manifest's {manifest.onnx_sha256}")
+    try:
+        session = ort.InferenceSession(
+            model_bytes, session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises several unrelated types for a bad graph
+        raise ArtifactError(f"{onnx_path}: onnxruntime cannot load it ({exc})") from exc
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = {o.name for o in session.get_outputs()}
+    missing = [o.name for o in manifest.outputs if o.name not in outputs]
+    if inputs != [manifest.input.name] or missing:
+        raise ArtifactError(f"{onnx_path}: graph inputs {inputs} / missing outputs {missing} differ from the manifest")
+    model = LoadedModel(manifest, spec, session, sha256)
+    try:
+        _check_example(model)
+        row = manifest.example_input.reshape(-1, *manifest.input.shape[1:])[:1]
+        for size in WARMUP_BATCH_SIZES:
+            batch = np.repeat(row, min(size, max_batch_items), axis=0)
+            for _ in range(WARMUP_RUNS):
+                model.run(batch)
+    except ArtifactError:
+        raise
+    except Exception as exc:  # a graph that loads but fails to run on its own example
+        raise ArtifactError(f"{onnx_path}: test inference failed ({exc})") from exc
+    return model

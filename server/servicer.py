@@ -1,0 +1,151 @@
+"""The thin gRPC layer: decode, validate, run, encode; one line per RPC on top of a shared handler."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from dwcp.inference.v1 import inference_pb2 as pb
+from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server.codec import encode_request
+from server.metrics import Metrics
+from server.runtime import LoadedModel
+from server.store import ModelStore
+from server.validation import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class RpcError(Exception):
+    """An RPC outcome other than OK, with the status code and the message the caller sees."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def model_info(model: LoadedModel, max_batch_items: int) -> pb.ModelInfo:
+    """GetModelInfo's description of one served version, straight from its manifest."""
+    m = model.manifest
+    return pb.ModelInfo(
+        model=pb.ModelRef(name=m.name, version=m.version),
+        rpc=m.rpc,
+        created_utc=m.created_utc,
+        inputs=[
+            pb.FeatureInfo(
+                name=f.name, unit=f.unit, min_value=f.min_value, max_value=f.max_value, description=f.description
+            )
+            for f in m.input.features
+        ],
+        outputs=[pb.OutputInfo(name=o.name, unit=o.unit, description=o.description) for o in m.outputs],
+        thresholds=m.thresholds,
+        metrics=m.metrics,
+        onnx_sha256=model.sha256,
+        training_data_fingerprint=m.training_data_fingerprint,
+        max_batch_items=max_batch_items,
+    )
+
+
+class InferenceHandler:
+    """What every RPC does, independent of the gRPC flavour (sync or asyncio); records the RPC metrics."""
+
+    def __init__(self, store: ModelStore, metrics: Metrics, max_batch_items: int) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.max_batch_items = max_batch_items
+
+    def handle(self, rpc: str, request: Any) -> Message:
+        """Answer one RPC or raise RpcError; never lets another exception reach the caller."""
+        start_s, code, items = time.perf_counter(), "OK", 0
+        try:
+            if rpc == "GetModelInfo":
+                return self._model_info(request)
+            model = self.store.for_rpc(rpc)
+            if model is None:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {rpc} is loaded; see the server log")
+            ids, inputs = encode_request(model.spec, request, model.manifest, model.range_check, self.max_batch_items)
+            items = len(ids)
+            return model.spec.build_response(ids, model.run(inputs), model.manifest)
+        except ValidationError as exc:
+            code = grpc.StatusCode.INVALID_ARGUMENT.name
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        except RpcError as exc:
+            code = exc.code.name
+            raise
+        except Exception:
+            log.exception("%s failed", rpc)
+            code = grpc.StatusCode.INTERNAL.name
+            raise RpcError(grpc.StatusCode.INTERNAL, "internal error; see the server log") from None
+        finally:
+            self.metrics.observe_rpc(rpc, code, time.perf_counter() - start_s, items)
+
+    def _model_info(self, request: pb.GetModelInfoRequest) -> pb.GetModelInfoResponse:
+        models = self.store.models()
+        if request.model_name:
+            models = [m for m in models if m.name == request.model_name]
+            if not models:
+                raise RpcError(
+                    grpc.StatusCode.NOT_FOUND, f"model_name: no served model is named {request.model_name!r}"
+                )
+        return pb.GetModelInfoResponse(models=[model_info(m, self.max_batch_items) for m in models])
+
+
+class InferenceServicer(pb_grpc.InferenceServiceServicer):
+    """Servicer for the thread-pool server."""
+
+    def __init__(self, handler: InferenceHandler) -> None:
+        self.handler = handler
+
+    def _call(self, rpc: str, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return self.handler.handle(rpc, request)
+        except RpcError as failure:
+            context.abort(failure.code, failure.message)
+
+    def PredictBandwidth(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method names)
+        return self._call("PredictBandwidth", request, context)
+
+    def SelectCompression(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._call("SelectCompression", request, context)
+
+    def DetectAnomaly(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._call("DetectAnomaly", request, context)
+
+    def DetectHighLatency(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._call("DetectHighLatency", request, context)
+
+    def GetModelInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._call("GetModelInfo", request, context)
+
+
+class AioInferenceServicer(pb_grpc.InferenceServiceServicer):
+    """Servicer for the asyncio server: the handler runs on the event loop (onnxruntime drops the GIL)."""
+
+    def __init__(self, handler: InferenceHandler) -> None:
+        self.handler = handler
+
+    async def _call(self, rpc: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return self.handler.handle(rpc, request)
+        except RpcError as failure:
+            await context.abort(failure.code, failure.message)
+
+    async def PredictBandwidth(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self._call("PredictBandwidth", request, context)
+
+    async def SelectCompression(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self._call("SelectCompression", request, context)
+
+    async def DetectAnomaly(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self._call("DetectAnomaly", request, context)
+
+    async def DetectHighLatency(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self._call("DetectHighLatency", request, context)
+
+    async def GetModelInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self._call("GetModelInfo", request, context)

@@ -1,0 +1,111 @@
+"""The server's one typed settings object, read from flags and DWCP_INFERENCE_* environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "DWCP_INFERENCE_"
+SERVER_MODES = ("thread", "aio")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told; each field is a flag `--field-name` and env `DWCP_INFERENCE_FIELD_NAME`."""
+
+    host: str = field(default="127.0.0.1", metadata=_doc("Address the gRPC and metrics servers bind to."))
+    grpc_port: int = field(default=50051, metadata=_doc("gRPC port; 0 picks a free port."))
+    metrics_port: int = field(default=9102, metadata=_doc("Prometheus HTTP port; 0 picks a free port, -1 disables."))
+    model_dir: Path = field(default=Path("models"), metadata=_doc("Model directory: <name>/<version>/manifest.json."))
+    max_batch_items: int = field(default=1024, metadata=_doc("Largest batch (items per request) accepted."))
+    latency_budget_ms: float = field(default=10.0, metadata=_doc("Per-RPC latency budget; slower RPCs are counted."))
+    grace_period_s: float = field(default=5.0, metadata=_doc("On SIGTERM, time in-flight RPCs get to finish."))
+    reload_interval_s: float = field(
+        default=5.0, metadata=_doc("Poll the model directory for new versions this often; 0 polls only on SIGHUP.")
+    )
+    ort_intra_op_threads: int = field(default=1, metadata=_doc("onnxruntime intra-op threads per session."))
+    grpc_threads: int = field(default=4, metadata=_doc("Worker threads of the thread-pool server (mode 'thread')."))
+    server_mode: str = field(
+        default="thread", metadata=_doc("Concurrency model: 'thread' (sync thread pool) or 'aio' (asyncio).")
+    )
+    reuse_port: int = field(
+        default=0, metadata=_doc("1 lets several server processes share --grpc-port (SO_REUSEPORT); 0 refuses.")
+    )
+    ready_file: Path | None = field(
+        default=None,
+        metadata=_doc('Once listening and models are loaded, write {"grpc_port", "metrics_port", "pid"} JSON here.'),
+    )
+    log_level: str = field(default="INFO", metadata=_doc("Logging level: DEBUG, INFO, WARNING or ERROR."))
+
+    def __post_init__(self) -> None:
+        if self.server_mode not in SERVER_MODES:
+            raise ValueError(f"server_mode must be one of {', '.join(SERVER_MODES)}, not {self.server_mode!r}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if self.max_batch_items < 1:
+            raise ValueError(f"max_batch_items must be at least 1, not {self.max_batch_items}")
+        if self.grpc_threads < 1 or self.ort_intra_op_threads < 1:
+            raise ValueError("grpc_threads and ort_intra_op_threads must be at least 1")
+        if not -1 <= self.metrics_port <= 65535 or not 0 <= self.grpc_port <= 65535:
+            raise ValueError("grpc_port must be 0-65535 and metrics_port -1-65535")
+
+    @property
+    def latency_budget_s(self) -> float:
+        """The latency budget in seconds."""
+        return self.latency_budget_ms / 1000.0
+
+
+def _env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _convert(kind: object, text: str) -> object:
+    """Turn a flag or environment string into the field's type."""
+    if kind in (int, "int"):
+        return int(text)
+    if kind in (float, "float"):
+        return float(text)
+    if kind in ("Path", "Path | None"):
+        return Path(text) if text else None
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; --help lists every field with its environment variable and default."""
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Serve the DWCP inference models over gRPC. Every option can also be set with the "
+        "environment variable shown; flags win over the environment.",
+    )
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} [env {_env_name(f.name)}; default {f.default}]"
+        kind = f.type
+
+        def parse(text: str, kind: object = kind) -> object:
+            return _convert(kind, text)
+
+        parser.add_argument(flag, dest=f.name, type=parse, default=None, help=help_text, metavar=f.name.upper())
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from defaults, then environment variables, then flags (flags win)."""
+    environ = os.environ if environ is None else environ
+    args = vars(build_parser().parse_args(argv))
+    values: dict[str, object] = {}
+    for f in dataclasses.fields(Settings):
+        if args[f.name] is not None:
+            values[f.name] = args[f.name]
+        elif _env_name(f.name) in environ:
+            values[f.name] = _convert(f.type, environ[_env_name(f.name)])
+    return Settings(**values)  # type: ignore[arg-type]
