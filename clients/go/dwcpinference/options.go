@@ -1,0 +1,152 @@
+// Functional options for New: timeout, transport security, keepalive, retries, replicas and fallback.
+
+package dwcpinference
+
+import (
+	"crypto/tls"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// DefaultTimeout is the per-call timeout when WithTimeout is not given: the service's p99 latency budget.
+const DefaultTimeout = 10 * time.Millisecond
+
+// Option configures a Client.
+type Option func(*config) error
+
+type config struct {
+	timeout     time.Duration
+	creds       credentials.TransportCredentials
+	insecure    bool
+	keepalive   *keepalive.ClientParameters
+	retries     int
+	backoff     time.Duration
+	addresses   []string
+	fallback    bool
+	dialOptions []grpc.DialOption
+}
+
+func defaultConfig() config {
+	return config{timeout: DefaultTimeout}
+}
+
+// WithTimeout sets the per-call timeout (default DefaultTimeout, 10 ms). A call ends at this timeout or at
+// the caller's context deadline, whichever is earlier; retries happen inside it. Zero disables the
+// client's timeout, leaving only the caller's context deadline.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("dwcpinference: WithTimeout: negative timeout")
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithTLS connects over TLS with the given configuration (nil: system roots, default settings). Set
+// Certificates in cfg for mutual TLS.
+func WithTLS(cfg *tls.Config) Option {
+	return WithTransportCredentials(credentials.NewTLS(cfg))
+}
+
+// WithTransportCredentials connects with the given gRPC transport credentials (TLS, mTLS, ALTS, ...).
+func WithTransportCredentials(creds credentials.TransportCredentials) Option {
+	return func(c *config) error {
+		if creds == nil {
+			return errors.New("dwcpinference: WithTransportCredentials: nil credentials")
+		}
+		c.creds = creds
+		return nil
+	}
+}
+
+// WithInsecure connects in plaintext. Meant for loopback development and tests; the client has no
+// implicit default, so New fails unless one of WithInsecure, WithTLS or WithTransportCredentials is given.
+func WithInsecure() Option {
+	return func(c *config) error {
+		c.insecure = true
+		return nil
+	}
+}
+
+// WithKeepalive pings an idle connection every interval and drops it when a ping is not answered within
+// timeout, so a dead replica is noticed before a call needs it. gRPC enforces an interval of at least
+// 10 s, and the server's keepalive policy must permit it (gRPC servers answer too-frequent pings with
+// GOAWAY), so keep the interval at tens of seconds.
+func WithKeepalive(interval, timeout time.Duration) Option {
+	return func(c *config) error {
+		if interval <= 0 || timeout <= 0 {
+			return errors.New("dwcpinference: WithKeepalive: interval and timeout must be positive")
+		}
+		c.keepalive = &keepalive.ClientParameters{Time: interval, Timeout: timeout, PermitWithoutStream: true}
+		return nil
+	}
+}
+
+// WithRetries retries a call that failed with UNAVAILABLE up to n more times, waiting backoff before the
+// first retry and doubling it (with +-20 % jitter, capped at 1 s) before each next one. Only UNAVAILABLE is
+// retried: never INVALID_ARGUMENT, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED. Retries stay inside the call's
+// deadline: a retry whose wait would pass the deadline is not attempted and the UNAVAILABLE error is
+// returned. Default: no retries.
+func WithRetries(n int, backoff time.Duration) Option {
+	return func(c *config) error {
+		if n < 0 || backoff < 0 {
+			return errors.New("dwcpinference: WithRetries: negative count or backoff")
+		}
+		c.retries, c.backoff = n, backoff
+		return nil
+	}
+}
+
+// WithStaticAddresses spreads calls over a fixed list of replicas ("host:port" each), round-robin per call.
+// The target given to New is added to the list when it is not empty. For replicas behind DNS, pass a
+// "dns:///host:port" target to New instead: every address the name resolves to is balanced the same way.
+func WithStaticAddresses(addrs ...string) Option {
+	return func(c *config) error {
+		for _, a := range addrs {
+			if a == "" {
+				return errors.New("dwcpinference: WithStaticAddresses: empty address")
+			}
+		}
+		c.addresses = append(c.addresses, addrs...)
+		return nil
+	}
+}
+
+// WithFallback answers with a documented heuristic (see the Fallback* functions) when the service cannot
+// answer: the call ended with ErrDeadlineExceeded or ErrUnavailable (including ErrOverloaded). Never for
+// ErrInvalidInput or a canceled context. Results from the heuristic have ModelVersion
+// FallbackModelVersion and IsFallback() true. Off by default.
+func WithFallback() Option {
+	return func(c *config) error {
+		c.fallback = true
+		return nil
+	}
+}
+
+// WithDialOptions passes extra grpc.DialOptions to grpc.NewClient (interceptors, a custom dialer, stats
+// handlers, ...). They are applied after the client's own options.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(c *config) error {
+		c.dialOptions = append(c.dialOptions, opts...)
+		return nil
+	}
+}
+
+// transportCredentials returns the single transport security choice, or an error when there is none or two.
+func (c *config) transportCredentials() (credentials.TransportCredentials, error) {
+	switch {
+	case c.insecure && c.creds != nil:
+		return nil, errors.New("dwcpinference: WithInsecure conflicts with WithTLS/WithTransportCredentials")
+	case c.insecure:
+		return insecure.NewCredentials(), nil
+	case c.creds != nil:
+		return c.creds, nil
+	}
+	return nil, errors.New("dwcpinference: choose transport security: WithTLS, WithTransportCredentials or WithInsecure")
+}
