@@ -1,0 +1,136 @@
+"""Shared test helpers: a running in-process server, valid random requests, and direct onnxruntime answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+from prometheus_client import CollectorRegistry
+
+from dwcp.inference.v1 import inference_pb2 as pb
+from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server.app import InferenceApp
+from server.settings import Settings
+from tests.server.model_graphs import COMPRESSION_FEATURES, NODE_FEATURES, SAMPLE_FEATURES
+
+ROOT = Path(__file__).resolve().parents[2]
+ENUMS = {"link_type", "network_tier"}
+
+
+@dataclass
+class RunningServer:
+    """An in-process server and a stub connected to it."""
+
+    app: InferenceApp
+    channel: grpc.Channel
+    stub: pb_grpc.InferenceServiceStub
+    registry: CollectorRegistry
+
+
+@contextmanager
+def running_server(model_dir: Path, **overrides: Any) -> Iterator[RunningServer]:
+    """Start the real server on free ports (polling off unless asked), yield it, and drain it."""
+    values: dict[str, Any] = {"grpc_port": 0, "metrics_port": 0, "model_dir": model_dir, "reload_interval_s": 0}
+    registry = CollectorRegistry()
+    app = InferenceApp(Settings(**(values | overrides)), registry)
+    app.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{app.grpc_port}")
+    try:
+        yield RunningServer(app, channel, pb_grpc.InferenceServiceStub(channel), registry)
+    finally:
+        channel.close()
+        app.stop(grace_s=1.0)
+
+
+def _rows(rng: np.random.Generator, features: list[tuple[Any, ...]], shape: tuple[int, ...]) -> np.ndarray:
+    """Valid values: enums from their categories, other features inside a realistic part of their range."""
+    columns = []
+    for _name, _unit, low, high, categories in features:
+        if categories:
+            columns.append(rng.choice(sorted(categories.values()), size=shape).astype(np.float64))
+        else:
+            columns.append(rng.uniform(low, low + (high - low) * 0.01, size=shape))
+    return np.stack(columns, axis=-1).astype(np.float32).astype(np.float64)
+
+
+def _message(kind: type, features: list[tuple[Any, ...]], row: np.ndarray, **extra: Any) -> Any:
+    values = {f[0]: (int(v) if f[0] in ENUMS else float(v)) for f, v in zip(features, row, strict=True)}
+    return kind(**values, **extra)
+
+
+def random_inputs(rpc: str, items: int, seed: int = 0) -> np.ndarray:
+    """A valid float32-exact input batch for `rpc`."""
+    rng = np.random.default_rng(seed)
+    if rpc == "PredictBandwidth":
+        return _rows(rng, SAMPLE_FEATURES, (items, 10))
+    if rpc == "SelectCompression":
+        return _rows(rng, COMPRESSION_FEATURES, (items,))
+    if rpc == "DetectAnomaly":
+        return _rows(rng, NODE_FEATURES, (items,))
+    return rng.uniform(1, 2000, size=(items, 20)).astype(np.float32).astype(np.float64)
+
+
+def build_request(rpc: str, inputs: np.ndarray) -> Any:
+    """The request message carrying `inputs`, with ids `id-<index>`."""
+    if rpc == "PredictBandwidth":
+        links = [
+            pb.LinkWindow(link_id=f"id-{i}", samples=[_message(pb.LinkSample, SAMPLE_FEATURES, s) for s in window])
+            for i, window in enumerate(inputs)
+        ]
+        return pb.PredictBandwidthRequest(links=links)
+    if rpc == "SelectCompression":
+        items = [
+            _message(pb.CompressionFeatures, COMPRESSION_FEATURES, r, link_id=f"id-{i}") for i, r in enumerate(inputs)
+        ]
+        return pb.SelectCompressionRequest(items=items)
+    if rpc == "DetectAnomaly":
+        nodes = [_message(pb.NodeMetrics, NODE_FEATURES, r, node_id=f"id-{i}") for i, r in enumerate(inputs)]
+        return pb.DetectAnomalyRequest(nodes=nodes)
+    windows = [pb.LatencyWindow(cluster_id=f"id-{i}", consensus_latencies_ms=list(r)) for i, r in enumerate(inputs)]
+    return pb.DetectHighLatencyRequest(windows=windows)
+
+
+def onnx_outputs(version_dir: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Run the version's model.onnx directly with onnxruntime, outputs flattened to one row per item."""
+    session = ort.InferenceSession(str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    arrays = session.run(None, {session.get_inputs()[0].name: inputs.astype(np.float32)})
+    names = [o.name for o in session.get_outputs()]
+    flat = [a.reshape(len(inputs)) if a.size == len(inputs) else a for a in arrays]
+    return dict(zip(names, flat, strict=True))
+
+
+def call(stub: pb_grpc.InferenceServiceStub, rpc: str, request: Any, timeout_s: float = 10.0) -> Any:
+    """Call `rpc` on the stub."""
+    return getattr(stub, rpc)(request, timeout=timeout_s)
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for `python -m server` children: the repo and generated code importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def start_subprocess(model_dir: Path, ready_file: Path, *flags: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """Run `python -m server` on free ports and wait for its ready file; returns (process, ports)."""
+    command = [sys.executable, "-m", "server", "--grpc-port", "0", "--metrics-port", "0"]
+    command += ["--model-dir", str(model_dir), "--ready-file", str(ready_file), *flags]
+    process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not ready_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start: {process.communicate()[1].decode()[-2000:]}")
+        time.sleep(0.05)
+    return process, json.loads(ready_file.read_text())
