@@ -90,6 +90,8 @@ class InferenceApp:
 
     def stop(self, grace_s: float | None = None) -> None:
         """Drain: report NOT_SERVING, refuse new RPCs, give in-flight ones the grace period, then close."""
+        if self._stopping.is_set():
+            return
         grace_s = self.settings.grace_period_s if grace_s is None else grace_s
         log.info("draining: NOT_SERVING, finishing in-flight RPCs within %.1f s", grace_s)
         with self._health_lock:
