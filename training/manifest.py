@@ -68,17 +68,22 @@ def check_parity(
     scores: dict[str, tuple[np.ndarray, np.ndarray]],
     decisions: list[Decision],
     atol: float,
+    rtol: float = 0.0,
 ) -> ParityReport:
-    """Compare (expected, got) score arrays and decisions; raise ParityError naming the output."""
+    """Compare (expected, got) score arrays and decisions; raise ParityError naming the output.
+
+    A score passes where |got - expected| <= atol + rtol * |expected| (rtol for values in Mbps).
+    """
     max_abs_diff, rows = 0.0, 0
     for name, (expected, got) in scores.items():
         exp = np.asarray(expected, dtype=np.float64).reshape(len(expected), -1)
         diff = np.abs(exp - np.asarray(got, dtype=np.float64).reshape(exp.shape))
         rows = len(exp)
-        worst = float(diff.max()) if diff.size else 0.0
-        if not worst <= atol:  # also catches NaN
-            raise ParityError(f"output {name!r}: max abs diff {worst:.3g} > {atol:g}")
-        max_abs_diff = max(max_abs_diff, worst)
+        excess = diff - (atol + rtol * np.abs(exp))
+        if diff.size and not excess.max() <= 0.0:  # also catches NaN
+            row = int(np.nanargmax(np.where(np.isnan(excess), np.inf, excess)) // exp.shape[1])
+            raise ParityError(f"output {name!r}: row {row} differs by {diff.max():.3g} (atol {atol:g}, rtol {rtol:g})")
+        max_abs_diff = max(max_abs_diff, float(diff.max()) if diff.size else 0.0)
     identical, ties = True, 0
     for d in decisions:
         mismatch = np.asarray(d.expected).ravel() != np.asarray(d.got).ravel()

@@ -1,0 +1,167 @@
+"""Tests for the Keras -> ONNX export: in-graph preprocessing, output contract and parity checks."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from training.export_keras import (  # noqa: E402
+    BANDWIDTH_SCORE_RTOL,
+    LogRatioTarget,
+    Preprocessor,
+    bandwidth_serving_function,
+    check_serving_parity,
+    compression_serving_function,
+    consensus_serving_function,
+    convert_function,
+    export_serving_function,
+    level_decisions,
+    no_decisions,
+    run_onnx,
+    threshold_decisions,
+)
+from training.manifest import ParityError  # noqa: E402
+
+tf.config.threading.set_intra_op_parallelism_threads(2)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+L = keras.layers
+RNG = np.random.default_rng(0)
+
+
+def _link_samples(rows: int) -> np.ndarray:
+    x = np.empty((rows, 10, 7), np.float32)
+    x[..., 0] = RNG.lognormal(3, 1, (rows, 10))  # rtt_ms
+    x[..., 1] = RNG.lognormal(0, 1, (rows, 10))  # jitter_ms
+    x[..., 2] = RNG.lognormal(6, 1, (rows, 10))  # throughput_mbps
+    x[..., 3] = RNG.random((rows, 10)) * 0.05  # packet_loss_ratio
+    x[..., 4] = RNG.integers(1, 5, (rows, 1))  # link_type
+    x[..., 5] = RNG.integers(1, 4, (rows, 1))  # network_tier
+    x[..., 6] = RNG.lognormal(5, 1, (rows, 10))  # congestion_window_segments
+    return x
+
+
+LINK_PREPROCESSOR = Preprocessor(log1p_features=(0, 1, 2, 6), categories={4: (1, 2, 3, 4), 5: (1, 2, 3)})
+
+
+def _bandwidth(outputs: int) -> tuple[keras.Model, Preprocessor, LogRatioTarget, np.ndarray]:
+    x = _link_samples(64)
+    next_mbps = x[:, -1, 2] * RNG.lognormal(0, 0.1, len(x))
+    pre = Preprocessor(LINK_PREPROCESSOR.log1p_features, LINK_PREPROCESSOR.categories).fit(x)
+    target = LogRatioTarget.fit(x[:, -1, 2], next_mbps)
+    inputs = keras.Input((10, 5 + 4 + 3))
+    h = L.LSTM(4)(L.LSTM(4, return_sequences=True)(inputs))
+    model = keras.Model(inputs, L.Dense(outputs)(L.Dense(4, activation="relu")(h)))
+    return model, pre, target, x  # untrained: the export, not the fit, is under test
+
+
+def test_preprocessor_scales_with_train_constants_and_one_hot_encodes() -> None:
+    train = _link_samples(200)
+    pre = Preprocessor((0, 1, 2, 6), {4: (1, 2, 3, 4), 5: (1, 2, 3)}).fit(train)
+    out = pre.apply(tf.constant(train)).numpy()
+    assert out.shape == (200, 10, 5 + 4 + 3)
+    np.testing.assert_allclose(out[..., :5].reshape(-1, 5).mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out[..., :5].reshape(-1, 5).std(axis=0), 1.0, atol=1e-3)
+    np.testing.assert_array_equal(out[..., 5:9].argmax(-1) + 1, train[..., 4])
+    np.testing.assert_array_equal(out[..., 9:].sum(-1), 1.0)
+    # constants come from the train rows only: other rows are not standardised exactly
+    shifted = train * 3.0
+    assert abs(pre.apply(tf.constant(shifted)).numpy()[..., 0].mean()) > 0.1
+    assert pre.to_manifest()["categories"] == {"4": [1, 2, 3, 4], "5": [1, 2, 3]}
+
+
+def test_bandwidth_quantile_export_has_contract_outputs_and_parity() -> None:
+    model, pre, target, x = _bandwidth(outputs=3)
+    result = export_serving_function(
+        bandwidth_serving_function(model, pre, target), x, no_decisions, score_rtol=BANDWIDTH_SCORE_RTOL
+    )
+    graph = result.onnx_model.graph
+    assert [i.name for i in graph.input] == ["link_samples"]  # scaling constants are frozen, not inputs
+    out = run_onnx(result.onnx_model, x)
+    assert set(out) == {"predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps", "confidence"}
+    assert all(v.shape == (len(x),) and v.dtype == np.float32 for v in out.values())
+    assert (out["lower_bound_mbps"] <= out["predicted_throughput_mbps"] + 1e-3).all()
+    assert (out["predicted_throughput_mbps"] <= out["upper_bound_mbps"] + 1e-3).all()
+    assert ((out["confidence"] >= 0) & (out["confidence"] <= 1)).all()
+    assert result.parity.rows == len(x) and result.latency_us["single_row"] > 0
+    assert result.onnx_model.ByteSize() < 10 * 1024 * 1024
+
+
+def test_bandwidth_single_output_uses_calibrated_residual_interval() -> None:
+    model, pre, target, x = _bandwidth(outputs=1)
+    with pytest.raises(ValueError, match="residual_interval_z"):
+        convert_function(bandwidth_serving_function(model, pre, target))
+    serve = bandwidth_serving_function(model, pre, target, residual_interval_z=(-1.0, 1.0))
+    out = run_onnx(convert_function(serve), x)
+    assert (out["lower_bound_mbps"] < out["predicted_throughput_mbps"]).all()
+    assert (out["predicted_throughput_mbps"] < out["upper_bound_mbps"]).all()
+
+
+def _compression() -> tuple[keras.Model, Preprocessor, np.ndarray]:
+    x = (RNG.random((128, 6)) * [1000, 100, 3, 10, 1, 1000] + [0, 0, 1, 1, 0, 0]).astype(np.float32)
+    x[:, 2] = np.round(x[:, 2])
+    pre = Preprocessor(log1p_features=(0, 1, 5), categories={2: (1, 2, 3, 4)}).fit(x)
+    inputs = keras.Input((9,))
+    h = L.Dropout(0.2)(L.Dense(8, activation="relu")(inputs))
+    model = keras.Model(inputs, L.Dense(10, activation="softmax")(L.Dense(4, activation="relu")(h)))
+    return model, pre, x
+
+
+def test_compression_export_argmax_level_in_graph() -> None:
+    model, pre, x = _compression()
+    result = export_serving_function(
+        compression_serving_function(model, pre), x, level_decisions, measure_latency=False
+    )
+    out = run_onnx(result.onnx_model, x)
+    assert out["level_probabilities"].shape == (len(x), 10)
+    assert out["level"].dtype == np.int64
+    np.testing.assert_array_equal(out["level"], out["level_probabilities"].argmax(-1))
+    np.testing.assert_allclose(out["level_probabilities"].sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(  # dropout is inactive in the served graph
+        out["level_probabilities"], model(pre.apply(tf.constant(x)), training=False).numpy(), atol=1e-5
+    )
+
+
+def _autoencoder() -> tuple[keras.Model, Preprocessor, np.ndarray]:
+    x = RNG.lognormal(3, 0.5, (64, 20)).astype(np.float32)
+    pre = Preprocessor(log1p_features=(0,)).fit(x[..., None])
+    inputs = keras.Input((20, 1))
+    h = L.RepeatVector(20)(L.LSTM(3)(L.LSTM(4, return_sequences=True)(inputs)))
+    h = L.LSTM(4, return_sequences=True)(L.LSTM(3, return_sequences=True)(h))
+    model = keras.Model(inputs, L.TimeDistributed(L.Dense(1))(h))
+    return model, pre, x
+
+
+def test_consensus_export_error_in_scaled_space_and_threshold_in_graph() -> None:
+    model, pre, x = _autoencoder()
+    threshold = 0.9
+    decisions = threshold_decisions("reconstruction_error", "is_high_latency", threshold)
+    serve = consensus_serving_function(model, pre, threshold)
+    result = export_serving_function(serve, x, decisions, measure_latency=False)
+    out = run_onnx(result.onnx_model, x)
+    scaled = pre.apply(tf.constant(x[..., None])).numpy()
+    expected = ((model(scaled, training=False).numpy() - scaled) ** 2).mean(axis=(1, 2))
+    np.testing.assert_allclose(out["reconstruction_error"], expected, atol=1e-4)
+    np.testing.assert_array_equal(out["is_high_latency"], out["reconstruction_error"] > threshold)
+    assert out["is_high_latency"].dtype == np.bool_
+
+
+def test_parity_check_fails_on_a_different_threshold_or_model() -> None:
+    model, pre, x = _autoencoder()
+    exported = convert_function(consensus_serving_function(model, pre, 10.0))
+    threshold = float(np.median(run_onnx(exported, x)["reconstruction_error"]))  # half the rows flip
+    with pytest.raises(ParityError, match="is_high_latency"):
+        check_serving_parity(
+            exported,
+            consensus_serving_function(model, pre, threshold),
+            x,
+            threshold_decisions("reconstruction_error", "is_high_latency", threshold),
+        )
+    other, _, _ = _autoencoder()
+    with pytest.raises(ParityError, match="reconstruction_error"):
+        check_serving_parity(exported, consensus_serving_function(other, pre, 10.0), x, no_decisions)

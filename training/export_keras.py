@@ -1,0 +1,265 @@
+"""Export Keras 3 models to ONNX with preprocessing, postprocessing and thresholds inside the graph.
+
+`tf2onnx.convert.from_keras` fails on Keras 3 models, so each model is wrapped in a `tf.function`
+with a named input signature (raw values in their units), and `tf2onnx.convert.from_function`
+converts the whole function. The same function run in TensorFlow is the native reference for the
+parity check, so the check covers the conversion of model, preprocessing and postprocessing alike.
+Constants (scaling, thresholds) are NumPy arrays closed over by the function, so they are frozen into
+the graph as initialisers rather than becoming extra graph inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import onnx
+import tensorflow as tf
+import tf2onnx
+
+from training.manifest import Decision, ParityReport, check_parity, median_latency_us, ort_session
+
+ONNX_OPSET = 17
+SCORE_ATOL = 1e-4
+MAX_ONNX_BYTES = 10 * 1024 * 1024
+# tf2onnx has no Log1p/Expm1 converter: the graphs use log(1 + x) and exp(x) - 1 instead.
+_EPS = 1e-6
+
+
+@dataclass
+class Preprocessor:
+    """Per-feature log1p, one-hot of enum features and standard scaling, fit on the training split.
+
+    Works on the last axis of any-rank input; output columns are the numeric features (in input
+    order) followed by one one-hot block per categorical feature.
+    """
+
+    log1p_features: tuple[int, ...] = ()  # heavy-tailed features fed as log1p(max(x, 0))
+    categories: dict[int, tuple[int, ...]] = field(default_factory=dict)  # feature -> enum codes
+    mean: np.ndarray | None = None  # per numeric feature, after log1p; set by fit()
+    std: np.ndarray | None = None  # per numeric feature, floored at 1e-6; set by fit()
+
+    def numeric_features(self, n_features: int) -> list[int]:
+        """Input columns that are scaled (not one-hot encoded)."""
+        return [j for j in range(n_features) if j not in self.categories]
+
+    def fit(self, train: np.ndarray) -> Preprocessor:
+        """Fit mean/std on training rows only (last axis = features); returns self."""
+        flat = np.asarray(train, dtype=np.float64).reshape(-1, train.shape[-1])
+        numeric = self.numeric_features(flat.shape[1])
+        logged = np.where(
+            np.isin(numeric, self.log1p_features), np.log1p(np.maximum(flat[:, numeric], 0)), flat[:, numeric]
+        )
+        self.mean = logged.mean(axis=0).astype(np.float32)
+        self.std = np.maximum(logged.std(axis=0), _EPS).astype(np.float32)
+        return self
+
+    def apply(self, x: tf.Tensor) -> tf.Tensor:
+        """TensorFlow preprocessing; used for training inputs and inside the exported graph."""
+        if self.mean is None or self.std is None:
+            raise ValueError("Preprocessor.apply called before fit()")
+        numeric = self.numeric_features(int(x.shape[-1]))
+        values = tf.gather(x, numeric, axis=-1)
+        log_mask = np.isin(numeric, self.log1p_features)
+        if log_mask.any():
+            values = tf.where(log_mask, tf.math.log(1.0 + tf.maximum(values, 0.0)), values)
+        parts = [(values - self.mean) / self.std]
+        for j, codes in sorted(self.categories.items()):
+            codes_f32 = np.asarray(codes, dtype=np.float32)
+            parts.append(tf.cast(tf.equal(x[..., j : j + 1], codes_f32), tf.float32))
+        return tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+    def to_manifest(self) -> dict[str, Any]:
+        """Constants for manifest.json (`constants.preprocessing`)."""
+        return {
+            "log1p_features": list(self.log1p_features),
+            "categories": {str(j): list(c) for j, c in sorted(self.categories.items())},
+            "mean": [] if self.mean is None else self.mean.tolist(),
+            "std": [] if self.std is None else self.std.tolist(),
+        }
+
+
+def convert_function(function: Any) -> onnx.ModelProto:
+    """Convert a `tf.function` with an input_signature to ONNX; refuse models over 10 MB."""
+    model, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=ONNX_OPSET)
+    if model.ByteSize() > MAX_ONNX_BYTES:
+        raise ValueError(f"ONNX model is {model.ByteSize()} bytes, over the {MAX_ONNX_BYTES}-byte limit")
+    return model
+
+
+def run_native(function: Any, x: np.ndarray, batch_rows: int = 4096) -> dict[str, np.ndarray]:
+    """Run the serving function in TensorFlow, in batches, returning NumPy outputs by name."""
+    parts: list[dict[str, Any]] = [function(tf.constant(x[i : i + batch_rows])) for i in range(0, len(x), batch_rows)]
+    return {name: np.concatenate([p[name].numpy() for p in parts]) for name in parts[0]}
+
+
+def run_onnx(model: onnx.ModelProto, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Run the exported graph in onnxruntime, returning outputs by name."""
+    session = ort_session(model.SerializeToString())
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, {session.get_inputs()[0].name: x}), strict=True))
+
+
+def onnx_latency_us(model: onnx.ModelProto, example_row: np.ndarray, batch_rows: int = 1) -> float:
+    """Median onnxruntime latency of one call on `batch_rows` copies of a row (1 thread), microseconds."""
+    session = ort_session(model.SerializeToString())
+    feed = {session.get_inputs()[0].name: np.repeat(example_row[None], batch_rows, axis=0).astype(np.float32)}
+    return median_latency_us(session, feed)
+
+
+def _signature(name: str, row_shape: tuple[int, ...]) -> list[tf.TensorSpec]:
+    return [tf.TensorSpec([None, *row_shape], tf.float32, name=name)]
+
+
+DecisionSpec = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], list[Decision]]
+
+
+@dataclass(frozen=True)
+class KerasExport:
+    """An exported graph with its parity report and onnxruntime latency figures."""
+
+    onnx_model: onnx.ModelProto
+    parity: ParityReport
+    latency_us: dict[str, float]  # "single_row" and "batch_64": median per call, 1 intra-op thread
+
+
+def check_serving_parity(
+    model: onnx.ModelProto, serve: Any, x: np.ndarray, decisions: DecisionSpec, score_rtol: float = 0.0
+) -> ParityReport:
+    """ONNX (onnxruntime) vs the serving function in TensorFlow on `x`; raises ParityError.
+
+    Float outputs must agree within 1e-4 (+ score_rtol * |native|, for outputs in Mbps); decision
+    outputs must be identical except float ties at a boundary, which the DecisionSpec marks.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    native, got = run_native(serve, x), run_onnx(model, x)
+    scores = {n: (v, got[n]) for n, v in native.items() if np.issubdtype(v.dtype, np.floating)}
+    return check_parity(scores, decisions(native, got), SCORE_ATOL, score_rtol)
+
+
+def export_serving_function(
+    serve: Any, x_parity: np.ndarray, decisions: DecisionSpec, score_rtol: float = 0.0, measure_latency: bool = True
+) -> KerasExport:
+    """Convert `serve` to ONNX, check parity on `x_parity` (raises ParityError) and time it."""
+    model = convert_function(serve)
+    report = check_serving_parity(model, serve, x_parity, decisions, score_rtol)
+    latency: dict[str, float] = {}
+    if measure_latency:
+        row = np.asarray(x_parity[0], dtype=np.float32)
+        latency = {"single_row": onnx_latency_us(model, row), "batch_64": onnx_latency_us(model, row, 64)}
+    return KerasExport(model, report, latency)
+
+
+@dataclass(frozen=True)
+class LogRatioTarget:
+    """Bandwidth target: z = (log1p(next_mbps) - log1p(last_mbps) - mean) / std, fit on train."""
+
+    mean: float
+    std: float
+
+    @staticmethod
+    def raw(last_mbps: np.ndarray, next_mbps: np.ndarray) -> np.ndarray:
+        return np.log1p(np.maximum(next_mbps, 0.0)) - np.log1p(np.maximum(last_mbps, 0.0))
+
+    @classmethod
+    def fit(cls, last_mbps: np.ndarray, next_mbps: np.ndarray) -> LogRatioTarget:
+        """Fit on training windows only."""
+        r = cls.raw(last_mbps, next_mbps)
+        return cls(float(r.mean()), float(max(r.std(), _EPS)))
+
+    def encode(self, last_mbps: np.ndarray, next_mbps: np.ndarray) -> np.ndarray:
+        """Training target for windows whose last throughput is `last_mbps`."""
+        return ((self.raw(last_mbps, next_mbps) - self.mean) / self.std).astype(np.float32)
+
+    def decode(self, last_mbps: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
+        """Throughput in Mbps from the last observed throughput and a model output (TensorFlow)."""
+        log_next = tf.math.log(1.0 + tf.maximum(last_mbps, 0.0)) + (z * self.std + self.mean)
+        return tf.maximum(tf.exp(log_next) - 1.0, 0.0)
+
+
+THROUGHPUT_FEATURE = 2  # column of throughput_mbps in link_samples
+BANDWIDTH_SCORE_RTOL = 1e-5  # Mbps outputs reach 1e4: compare relative to the value as well
+
+
+def bandwidth_serving_function(
+    model: keras.Model,
+    preprocessor: Preprocessor,
+    target: LogRatioTarget,
+    residual_interval_z: tuple[float, float] | None = None,
+    window_steps: int = 10,
+    n_features: int = 7,
+) -> Any:
+    """link_samples [N,10,7] -> predicted/lower/upper throughput (Mbps) and confidence 0-1.
+
+    The model outputs either 3 columns (quantile heads: lower, median, upper, in z units) or 1
+    column plus `residual_interval_z`: calibrated (low, high) residual quantiles in z units.
+    """
+
+    @tf.function(input_signature=_signature("link_samples", (window_steps, n_features)))
+    def serve(link_samples: tf.Tensor) -> dict[str, tf.Tensor]:
+        z = model(preprocessor.apply(link_samples), training=False)
+        if z.shape[-1] == 1:
+            if residual_interval_z is None:
+                raise ValueError("a single-output bandwidth model needs residual_interval_z")
+            z = tf.concat([z + residual_interval_z[0], z, z + residual_interval_z[1]], axis=-1)
+        last_mbps = link_samples[:, -1, THROUGHPUT_FEATURE : THROUGHPUT_FEATURE + 1]
+        q = target.decode(last_mbps, z)
+        lower, upper = tf.reduce_min(q, axis=-1), tf.reduce_max(q, axis=-1)  # quantile heads may cross
+        predicted = q[:, 1]
+        width_ratio = (upper - lower) / (2.0 * tf.maximum(predicted, _EPS))
+        return {
+            "predicted_throughput_mbps": predicted,
+            "lower_bound_mbps": lower,
+            "upper_bound_mbps": upper,
+            "confidence": tf.clip_by_value(1.0 - width_ratio, 0.0, 1.0),
+        }
+
+    return serve
+
+
+def compression_serving_function(model: keras.Model, preprocessor: Preprocessor, n_features: int = 6) -> Any:
+    """compression_features [N,6] -> level_probabilities [N,10], level [N] int64 (argmax)."""
+
+    @tf.function(input_signature=_signature("compression_features", (n_features,)))
+    def serve(compression_features: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = model(preprocessor.apply(compression_features), training=False)
+        return {"level_probabilities": probabilities, "level": tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
+
+    return serve
+
+
+def consensus_serving_function(
+    model: keras.Model, preprocessor: Preprocessor, threshold: float, window_steps: int = 20
+) -> Any:
+    """consensus_latencies_ms [N,20] -> reconstruction_error [N] (MSE, scaled space), is_high_latency [N]."""
+
+    @tf.function(input_signature=_signature("consensus_latencies_ms", (window_steps,)))
+    def serve(consensus_latencies_ms: tf.Tensor) -> dict[str, tf.Tensor]:
+        scaled = preprocessor.apply(consensus_latencies_ms[..., None])
+        error = tf.reduce_mean(tf.square(model(scaled, training=False) - scaled), axis=[1, 2])
+        return {"reconstruction_error": error, "is_high_latency": error > np.float32(threshold)}
+
+    return serve
+
+
+def level_decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[Decision]:
+    """`level` must match wherever the native top-2 probabilities are not tied within 1e-4."""
+    top2 = np.sort(native["level_probabilities"], axis=-1)[:, -2:]
+    return [Decision("level", native["level"], got["level"], tie=(top2[:, 1] - top2[:, 0]) <= SCORE_ATOL)]
+
+
+def threshold_decisions(score: str, flag: str, threshold: float) -> DecisionSpec:
+    """`flag` must match wherever the native score is not within 1e-4 of the threshold."""
+
+    def decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[Decision]:
+        return [Decision(flag, native[flag], got[flag], tie=np.abs(native[score] - threshold) <= SCORE_ATOL)]
+
+    return decisions
+
+
+def no_decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[Decision]:
+    """For models whose outputs are all scores (bandwidth)."""
+    return []
