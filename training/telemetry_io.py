@@ -151,7 +151,7 @@ def label_rows_with_incidents(
         if not len(frame):
             return np.full(n, None, dtype=object)
         values = frame[col].astype(object).to_numpy()[safe]
-        return np.where(labelled, values, None)
+        return np.asarray(np.where(labelled, values, None))
 
     return pd.DataFrame(
         {

@@ -25,10 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     started_s = time.perf_counter()
     report = validate_files(args.path, args.incidents)
-    if args.quiet:
-        text = "\n".join(p.format() for p in report.problems)
-    else:
-        text = report.format()
+    text = "\n".join(p.format() for p in report.problems) if args.quiet else report.format()
     if text:
         print(text)
     print(f"validated in {time.perf_counter() - started_s:.2f} s", file=sys.stderr)

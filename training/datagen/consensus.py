@@ -1,0 +1,106 @@
+"""Consensus commit latency: majority-quorum RTT from the leader, processing, and leader elections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.datagen.config import DatagenConfig
+from training.datagen.incidents import Incident
+from training.datagen.processes import lognormal_noise
+from training.datagen.topology import Topology
+from training.schema import INCIDENT_TYPES
+
+SPONTANEOUS_CHANGES_PER_DAY = 0.4  # leadership transfers for rebalancing, upgrades, lease expiry
+FORCED_STALL_MEDIAN_MS = 3_000.0  # failure detection (missed heartbeats) + election
+SPONTANEOUS_STALL_MEDIAN_MS = 300.0  # orderly transfer
+NO_QUORUM_MEDIAN_MS = 8_000.0  # commits wait for client timeouts and retries
+PENALTY_DECAY = 0.5  # the catch-up after an election halves every interval
+
+
+@dataclass
+class LeaderSchedule:
+    """Leadership of one cluster: leader[k] leads from change_s[k]; stall_ms[k] is that election's stall."""
+
+    change_s: np.ndarray
+    leader: np.ndarray
+    stall_ms: np.ndarray
+
+
+def leader_schedules(config: DatagenConfig, topo: Topology, incidents: list[Incident],
+                     rng: np.random.Generator) -> list[LeaderSchedule]:
+    """Leader changes per cluster: spontaneous ones, and forced ones when the leader crashes or is partitioned."""
+    t0 = float(config.start_epoch_s)
+    t1 = t0 + config.n_steps * config.interval_s
+    forcing = {INCIDENT_TYPES.index("node_crash"), INCIDENT_TYPES.index("partition")}
+    out = []
+    for members in topo.clusters:
+        count = rng.poisson(SPONTANEOUS_CHANGES_PER_DAY * (t1 - t0) / 86_400)
+        events = [(float(t), -1) for t in rng.uniform(t0, t1, count)]
+        events += [(inc.start_s + rng.uniform(1.0, 10.0), inc.node) for inc in incidents
+                   if inc.type_idx in forcing and inc.node in members
+                   and not (INCIDENT_TYPES[inc.type_idx] == "partition" and inc.severity_idx == 0)]
+        changes, leaders, stalls = [t0], [int(members[0])], [0.0]
+        for when, failed in sorted(events):
+            if failed >= 0 and failed != leaders[-1]:
+                continue  # a follower failed: the quorum absorbs it, no election
+            candidates = [int(m) for m in members if m != leaders[-1]]
+            leaders.append(int(rng.choice(candidates)))
+            changes.append(when)
+            median = FORCED_STALL_MEDIAN_MS if failed >= 0 else SPONTANEOUS_STALL_MEDIAN_MS
+            stalls.append(median * float(rng.lognormal(0.0, 0.5)))
+        out.append(LeaderSchedule(np.array(changes), np.array(leaders), np.array(stalls)))
+    return out
+
+
+def cluster_link_matrix(topo: Topology, members: np.ndarray) -> np.ndarray:
+    """Link index from member i to member j (-1 on the diagonal)."""
+    lookup = {(int(s), int(d)): k for k, (s, d) in enumerate(zip(topo.link_src, topo.link_dst, strict=True))}
+    return np.array([[lookup.get((int(a), int(b)), -1) for b in members] for a in members])
+
+
+def consensus_latency(topo: Topology, schedules: list[LeaderSchedule], fsync_ms: np.ndarray, true_rtt_ms: np.ndarray,
+                      util: np.ndarray, proc_mult: np.ndarray, unreachable: np.ndarray, times_s: np.ndarray,
+                      interval_s: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Commit latency per node (steps, nodes) and the quorum RTT per cluster (steps, clusters), in ms.
+
+    Commit latency = the (n//2)-th fastest follower RTT from the leader (majority quorum including the
+    leader) + processing (fsync, slowed by leader load and memory pressure) + election stalls; each node
+    sees it plus half its own RTT to the leader (the commit notification), with measurement noise.
+    """
+    steps = times_s.shape[0]
+    node_latency = np.zeros((steps, len(topo.node_ids)))
+    quorum_out = np.zeros((steps, len(topo.clusters)))
+    # Per-node views of link quantities (transposed so ufunc.at indexes the first axis).
+    node_proc = np.ones((len(topo.node_ids), steps))
+    np.maximum.at(node_proc, topo.link_src, proc_mult.T)
+    node_util = np.zeros((len(topo.node_ids), steps))
+    np.add.at(node_util, topo.link_src, (util / np.bincount(topo.link_src)[topo.link_src]).T)
+    node_proc, node_util = node_proc.T, node_util.T
+    for c, (members, sched) in enumerate(zip(topo.clusters, schedules, strict=True)):
+        matrix = cluster_link_matrix(topo, members)
+        epoch = np.searchsorted(sched.change_s, times_s + interval_s, side="right") - 1
+        leader = sched.leader[epoch]
+        pos = np.searchsorted(members, leader)
+        links = matrix[pos]  # (steps, n) links leader -> each member
+        rtt = np.where(links >= 0, true_rtt_ms[np.arange(steps)[:, None], np.maximum(links, 0)], np.inf)
+        rtt = np.where(unreachable[:, members], np.inf, rtt)
+        need = len(members) // 2
+        quorum = np.sort(rtt, axis=1)[:, need - 1]
+        no_quorum = ~np.isfinite(quorum) | unreachable[np.arange(steps), leader]
+        quorum_out[:, c] = np.where(no_quorum, np.nan, quorum)
+        processing = fsync_ms[c] * lognormal_noise(rng, 0.3, (steps,)) * node_proc[np.arange(steps), leader]
+        processing *= 1.0 + 1.5 * node_util[np.arange(steps), leader] ** 2
+        stall = np.zeros(steps)
+        for k in range(1, sched.change_s.shape[0]):
+            since = np.floor((times_s - sched.change_s[k]) / interval_s) + 1  # 0 in the interval it happens
+            hit = (since >= 0) & (since < 5)
+            first = sched.stall_ms[k] ** 2 / (2_000.0 * interval_s) + 0.3 * sched.stall_ms[k]
+            stall[hit] += first * PENALTY_DECAY ** since[hit]
+        total = np.where(no_quorum, NO_QUORUM_MEDIAN_MS * lognormal_noise(rng, 0.4, (steps,)),
+                         np.where(np.isfinite(quorum), quorum, 0.0) + processing + stall)
+        to_leader = np.where(links >= 0, true_rtt_ms[np.arange(steps)[:, None], np.maximum(links, 0)], 0.0)
+        seen = total[:, None] + 0.5 * to_leader
+        node_latency[:, members] = seen * lognormal_noise(rng, 0.05, seen.shape)
+    return node_latency, quorum_out
