@@ -1,0 +1,85 @@
+"""`python -m server` as a process: --help, start-up log, SIGHUP reload and SIGTERM drain."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dwcp.inference.v1 import inference_pb2 as pb
+from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server.settings import Settings
+from tests.server.helpers import ROOT, build_request, random_inputs, start_subprocess, subprocess_env
+from tests.server.model_factory import DEFAULT_VERSION, write_version
+
+
+def test_help_documents_every_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "--help"], cwd=ROOT, env=subprocess_env(), capture_output=True, check=True
+    )
+    text = result.stdout.decode()
+    for field in dataclasses.fields(Settings):
+        assert "--" + field.name.replace("_", "-") in text
+        assert "DWCP_INFERENCE_" + field.name.upper() in text
+
+
+def test_sighup_reloads_and_the_log_names_the_versions(model_dir: Path, tmp_path: Path) -> None:
+    models = Path(shutil.copytree(model_dir, tmp_path / "models"))
+    process, ports = start_subprocess(models, tmp_path / "ready.json", "--reload-interval-s", "0")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{ports['grpc_port']}") as channel:
+            stub = pb_grpc.InferenceServiceStub(channel)
+            write_version(models, "compression_selector", "20260201T000000Z", seed=4)
+            process.send_signal(signal.SIGHUP)
+            deadline, version = time.monotonic() + 15, ""
+            while version != "20260201T000000Z" and time.monotonic() < deadline:
+                info = stub.GetModelInfo(pb.GetModelInfoRequest(model_name="compression_selector"), timeout=5)
+                version = info.models[0].model.version
+                time.sleep(0.05)
+            assert version == "20260201T000000Z"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    log = stderr.decode()
+    assert f"consensus_latency={DEFAULT_VERSION}" in log and "gRPC listening on 127.0.0.1:" in log
+    assert process.returncode == 0
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_exits_0(model_dir: Path, tmp_path: Path) -> None:
+    models = Path(shutil.copytree(model_dir, tmp_path / "models"))
+    shutil.rmtree(models / "bandwidth_predictor")
+    write_version(models, "bandwidth_predictor", DEFAULT_VERSION, slow=True)  # ~0.3 s per call
+    process, ports = start_subprocess(models, tmp_path / "ready.json", "--grace-period-s", "10")
+    request = build_request("PredictBandwidth", random_inputs("PredictBandwidth", 2))
+    outcomes: list[object] = []
+    with grpc.insecure_channel(f"127.0.0.1:{ports['grpc_port']}") as channel:
+        stub = pb_grpc.InferenceServiceStub(channel)
+        stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)  # connected
+
+        def predict() -> None:
+            try:
+                outcomes.append(len(stub.PredictBandwidth(request, timeout=20).predictions))
+            except grpc.RpcError as error:
+                outcomes.append(error.code())
+
+        threads = [threading.Thread(target=predict) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.15)  # all four are now being served (each takes ~0.3 s, two at a time)
+        process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=20)
+        with pytest.raises(grpc.RpcError):  # no new work is accepted once draining
+            stub.PredictBandwidth(request, timeout=2)
+    _, stderr = process.communicate(timeout=20)
+    assert outcomes == [2, 2, 2, 2], stderr.decode()[-2000:]
+    assert process.returncode == 0
+    assert "draining" in stderr.decode()
