@@ -69,5 +69,8 @@ func BenchmarkLivePredictBandwidthBatch64(b *testing.B) {
 	for i := range windows {
 		windows[i] = LinkWindow{Samples: linkSamples(BandwidthWindowSamples)}
 	}
-	benchLive(b, func(ctx context.Context, c *Client) error { _, err := c.PredictBandwidthBatch(ctx, windows); return err })
+	benchLive(b, func(ctx context.Context, c *Client) error {
+		_, err := c.PredictBandwidthBatch(ctx, windows)
+		return err
+	})
 }

@@ -30,8 +30,8 @@ func TestRetries(t *testing.T) {
 		{"invalid argument never retried", codes.InvalidArgument, 1, 3, time.Millisecond, time.Second, 1, ErrInvalidInput},
 		{"deadline exceeded never retried", codes.DeadlineExceeded, 1, 3, time.Millisecond, time.Second, 1, ErrDeadlineExceeded},
 		{"overload never retried", codes.ResourceExhausted, 1, 3, time.Millisecond, time.Second, 1, ErrOverloaded},
-		// The first retry would wait 50 ms, past the 10 ms deadline: give up at once with the real cause.
-		{"backoff past the deadline", codes.Unavailable, 1, 3, 50 * time.Millisecond, 10 * time.Millisecond, 1, ErrUnavailable},
+		// The first retry would wait 500 ms, past the 100 ms deadline: give up at once with the real cause.
+		{"backoff past the deadline", codes.Unavailable, 1, 3, 500 * time.Millisecond, 100 * time.Millisecond, 1, ErrUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

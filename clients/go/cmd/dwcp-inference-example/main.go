@@ -43,8 +43,11 @@ func main() {
 	ctx := context.Background()
 	start, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := client.WaitReady(start); err != nil && !*fallback {
-		log.Fatalf("cannot reach %s: %v", *target, err)
+	if err := client.WaitReady(start); err != nil {
+		if !*fallback {
+			log.Fatalf("cannot reach %s: %v", *target, err)
+		}
+		log.Printf("cannot reach %s (%v); answers below come from the fallback heuristics", *target, err)
 	}
 	if err := run(ctx, client); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -58,6 +61,9 @@ func run(ctx context.Context, c *dwcpinference.Client) error {
 		return err
 	}
 	fmt.Println("Models served:")
+	if len(models) == 0 {
+		fmt.Println("  (none: the service is unavailable)")
+	}
 	for _, m := range models {
 		fmt.Printf("  %-21s %s  %-17s created %s, %d inputs, max batch %d\n", m.Name, m.Version, m.RPC,
 			m.Created.Format(time.RFC3339), len(m.Inputs), m.MaxBatchItems)
@@ -75,8 +81,12 @@ func run(ctx context.Context, c *dwcpinference.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nPredictBandwidth (wan link, 900->990 Mbps):\n  next %.1f Mbps, %.0f%% interval %.1f..%.1f Mbps, confidence %.2f  [%s %s]\n",
-		bw.PredictedThroughputMbps, 100*bw.IntervalLevel, bw.LowerBoundMbps, bw.UpperBoundMbps, bw.Confidence,
+	coverage := fmt.Sprintf("%.0f%% interval", 100*bw.IntervalLevel)
+	if bw.IsFallback() {
+		coverage = "min..max of the samples"
+	}
+	fmt.Printf("\nPredictBandwidth (wan link, 900->990 Mbps):\n  next %.1f Mbps, %s %.1f..%.1f Mbps, confidence %.2f  [%s %s]\n",
+		bw.PredictedThroughputMbps, coverage, bw.LowerBoundMbps, bw.UpperBoundMbps, bw.Confidence,
 		bw.ModelName, bw.ModelVersion)
 
 	cc, err := c.SelectCompression(ctx, dwcpinference.CompressionFeatures{
