@@ -67,6 +67,11 @@ func New(target string, opts ...Option) (*Client, error) {
 				addrs = append(addrs, a)
 			}
 		}
+		for _, a := range addrs {
+			if strings.Contains(a, "://") {
+				return nil, fmt.Errorf("dwcpinference: %q in a replica list: list plain host:port addresses, or give one dns:/// target", a)
+			}
+		}
 	}
 	if len(addrs) > 0 {
 		// A resolver private to this client (not registered globally) that reports the fixed list.

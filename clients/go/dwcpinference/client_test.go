@@ -60,6 +60,7 @@ func TestNewOptions(t *testing.T) {
 		{"empty static address", "", []Option{WithInsecure(), WithStaticAddresses("")}, "empty address"},
 		{"target list", "127.0.0.1:1,127.0.0.1:2", []Option{WithInsecure()}, ""},
 		{"dns target", "dns:///localhost:1", []Option{WithInsecure()}, ""},
+		{"dns target in a static list", "dns:///localhost:1", []Option{WithInsecure(), WithStaticAddresses("127.0.0.1:2")}, "replica list"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
