@@ -115,7 +115,7 @@ def label_rows_with_incidents(
     most severe one (then the earliest) labels the row.
 
     Returns a DataFrame aligned with `metrics` (same index) with columns incident (bool),
-    incident_type, incident_severity and incident_id (None where no incident).
+    incident_type, incident_severity and incident_id (missing, NA, where no incident).
     """
     frame = incidents if isinstance(incidents, pd.DataFrame) else incidents_frame(list(incidents))
     if interval_s is None:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from training.datagen.config import DatagenConfig
 from training.datagen.simulate import TelemetrySimulator
-from training.datagen.writer import write_dataset
+from training.datagen.writer import plain_text, write_dataset
 from training.schema import NODE_ROLES
 
 __all__ = ["DatagenConfig", "SyntheticTelemetry", "generate", "write_dataset"]
@@ -49,7 +49,7 @@ def generate(config: DatagenConfig | None = None, **overrides: Any) -> Synthetic
         assert sim.last_truth is not None
         truth_times.append(sim.last_truth.times_s)
         truth.append(sim.last_truth.quorum_rtt_ms)
-    metrics = pa.concat_tables(tables).to_pandas()
+    metrics = plain_text(pa.concat_tables(tables)).to_pandas()
     topo = sim.topo
     nodes = pd.DataFrame({
         "node_id": topo.node_ids, "region": [az[:-1] for az in topo.node_az], "datacenter_id": topo.node_dc,

@@ -8,7 +8,7 @@ from scipy.special import ndtr
 
 from training.datagen.incidents import Effects
 from training.datagen.network import MSS_BITS, PACKET_BITS, LinkSimulator
-from training.datagen.processes import lognormal_noise
+from training.datagen.processes import AR1, ar1_phi, lognormal_noise
 
 SLO_TARGET = 0.999  # availability objective behind error_budget_burn_rate
 LATENCY_SLO_EXTRA_MS = np.array([5.0, 10.0, 30.0, 60.0])  # per link type, on top of 1.5 x propagation RTT
@@ -74,6 +74,8 @@ class NodeHealth:
         self.base_failure = rng.lognormal(np.log(3e-4), 0.7, n_nodes)
         self.alpha = 1.0 - np.exp(-interval_s / 3_600.0)
         self.ewma = self.base_failure.copy()
+        # Unlabelled wander of the failure rate (client mix, deploys); makes incidents less trivially separable.
+        self.wander = AR1(ar1_phi(np.full(n_nodes, 1_800.0), interval_s), rng)
 
     def chunk(self, link_loss: np.ndarray, link_src: np.ndarray, fx: Effects,
               rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -84,8 +86,10 @@ class NodeHealth:
         mean_loss /= np.maximum(np.bincount(link_src, minlength=n_nodes), 1)
         restarts = (rng.random((steps, n_nodes)) < 0.0008) * rng.uniform(0.01, 0.2, (steps, n_nodes))
         uptime = 100.0 * (1.0 - np.maximum(fx.down_frac, restarts))
-        failure = np.clip(self.base_failure * lognormal_noise(rng, 0.4, (steps, n_nodes)) * (1.0 + 200.0 * mean_loss)
-                          + fx.failure_add + 0.3 * (1.0 - uptime / 100.0), 0.0, 1.0)
+        blips = (rng.random((steps, n_nodes)) < 0.002) * rng.uniform(0.0005, 0.01, (steps, n_nodes))
+        drift = np.exp(0.6 * self.wander.step(rng, steps))
+        failure = np.clip(self.base_failure * drift * lognormal_noise(rng, 0.4, (steps, n_nodes))
+                          * (1.0 + 200.0 * mean_loss) + blips + fx.failure_add + 0.3 * (1.0 - uptime / 100.0), 0.0, 1.0)
         keep = 1.0 - self.alpha
         burn, _ = lfilter([self.alpha], [1.0, -keep], failure, axis=0, zi=(keep * self.ewma)[None, :])
         self.ewma = burn[-1].copy()

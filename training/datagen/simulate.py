@@ -104,7 +104,7 @@ class TelemetrySimulator:
                rng: np.random.Generator) -> pa.Table:
         steps, n_links = times_s.shape[0], self.topo.n_links
         # Text columns are dictionary-encoded: per-link values indexed by link (written as plain text in CSV).
-        link_idx = pa.array(np.tile(np.arange(n_links, dtype=np.int32), steps))
+        link_idx = np.tile(np.arange(n_links, dtype=np.int32), steps)
         epoch = pa.array(np.repeat(times_s, n_links), type=pa.int64())
         arrays: dict[str, pa.Array] = {
             "timestamp": epoch.cast(pa.timestamp("s", tz="UTC")), "epoch_time": epoch,
@@ -112,7 +112,9 @@ class TelemetrySimulator:
                                                         pa.array(DWCP_MODES)),
         }
         for name, texts in self._static.items():
-            arrays[name] = pa.DictionaryArray.from_arrays(link_idx, pa.array(texts))
+            dictionary, code = np.unique(np.array(texts, dtype=object), return_inverse=True)
+            arrays[name] = pa.DictionaryArray.from_arrays(pa.array(code.astype(np.int32)[link_idx]),
+                                                          pa.array(dictionary.tolist()))
         for column in COLUMNS:
             if column.name in arrays:
                 continue
