@@ -40,8 +40,13 @@ def check_column(array: pa.Array, col: Column, source: str, file: str, report: V
     if missing:
         share = missing / max(len(array), 1)
         if share > MAX_MISSING_SHARE:
-            report.problem(file, source, f"{share:.1%} of values are missing", f"at most "
-                           f"{MAX_MISSING_SHARE:.0%} missing values", mask=null)
+            report.problem(
+                file,
+                source,
+                f"{share:.1%} of values are missing",
+                f"at most {MAX_MISSING_SHARE:.0%} missing values",
+                mask=null,
+            )
         else:
             rows = ", ".join(str(int(i) + 1) for i in np.flatnonzero(null)[:5])
             report.notice(file, source, f"{missing} missing value(s) kept as missing (rows {rows}...)")
@@ -61,10 +66,16 @@ def check_column(array: pa.Array, col: Column, source: str, file: str, report: V
                     report.notice(file, source, "stored as floating point; all values are whole numbers")
             _check_range(values, null, col, source, file, report)
         else:
-            bad = _unparseable_numbers(array, null) if pa.types.is_string(typ) or pa.types.is_large_string(typ) \
-                else ~null
-            report.problem(file, source, f"wrong type {typ}" + (" (values that are not numbers)" if bad.any() else ""),
-                           col.expected(), mask=bad if bad.any() else None)
+            bad = (
+                _unparseable_numbers(array, null) if pa.types.is_string(typ) or pa.types.is_large_string(typ) else ~null
+            )
+            report.problem(
+                file,
+                source,
+                f"wrong type {typ}" + (" (values that are not numbers)" if bad.any() else ""),
+                col.expected(),
+                mask=bad if bad.any() else None,
+            )
     elif kind == "category":
         if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
             report.problem(file, source, f"wrong type {typ}", col.expected(), mask=~null)
@@ -73,8 +84,9 @@ def check_column(array: pa.Array, col: Column, source: str, file: str, report: V
         unknown &= ~null
         if unknown.any():
             seen = pc.unique(array.filter(pa.array(unknown))).to_pylist()[:5]
-            report.problem(file, source, f"unknown categories {', '.join(map(repr, seen))}", col.expected(),
-                           mask=unknown)
+            report.problem(
+                file, source, f"unknown categories {', '.join(map(repr, seen))}", col.expected(), mask=unknown
+            )
     elif kind == "string":
         if pa.types.is_integer(typ):
             report.notice(file, source, "identifiers stored as integers; read as text")
@@ -86,8 +98,9 @@ def check_column(array: pa.Array, col: Column, source: str, file: str, report: V
                 report.problem(file, source, "empty text", col.expected(), mask=empty)
 
 
-def _check_range(values: np.ndarray, null: np.ndarray, col: Column, source: str, file: str,
-                 report: ValidationReport) -> None:
+def _check_range(
+    values: np.ndarray, null: np.ndarray, col: Column, source: str, file: str, report: ValidationReport
+) -> None:
     present = ~null
     nonfinite = present & ~np.isfinite(values)
     if nonfinite.any():
@@ -104,12 +117,17 @@ def _check_range(values: np.ndarray, null: np.ndarray, col: Column, source: str,
         return
     finite = values[present & np.isfinite(values)]
     if col.is_ratio and finite.size and finite.min() >= 0 and finite.max() <= 100:
-        report.problem(file, source, f"values up to {finite.max():g} look like a percentage (0-100); "
-                       "rejected rather than guessed", f"{col.expected()}: divide by 100 before import",
-                       mask=bad)
+        report.problem(
+            file,
+            source,
+            f"values up to {finite.max():g} look like a percentage (0-100); rejected rather than guessed",
+            f"{col.expected()}: divide by 100 before import",
+            mask=bad,
+        )
         return
-    report.problem(file, source, f"values out of range (min {finite.min():g}, max {finite.max():g})",
-                   col.expected(), mask=bad)
+    report.problem(
+        file, source, f"values out of range (min {finite.min():g}, max {finite.max():g})", col.expected(), mask=bad
+    )
 
 
 def _check_timestamp(array: pa.Array, null: np.ndarray, source: str, file: str, report: ValidationReport) -> None:
@@ -121,8 +139,9 @@ def _check_timestamp(array: pa.Array, null: np.ndarray, source: str, file: str, 
         elif typ.tz not in ("UTC", "Etc/UTC", "+00:00", "Z"):
             report.notice(file, source, f"time zone {typ.tz}; instants read as UTC")
     elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        no_utc = ~np.asarray(pc.match_substring_regex(array, _UTC_SUFFIX).fill_null(True)
-                             .to_numpy(zero_copy_only=False))
+        no_utc = ~np.asarray(
+            pc.match_substring_regex(array, _UTC_SUFFIX).fill_null(True).to_numpy(zero_copy_only=False)
+        )
         parsed = pd.to_datetime(pd.Series(array.to_pandas()), utc=True, format="ISO8601", errors="coerce")
         bad = (parsed.isna().to_numpy() | no_utc) & ~null
         if bad.any():
@@ -133,8 +152,13 @@ def _check_timestamp(array: pa.Array, null: np.ndarray, source: str, file: str, 
 
 def _epoch_seconds(array: pa.Array) -> np.ndarray | None:
     if pa.types.is_timestamp(array.type):
-        return np.asarray(array.cast(pa.timestamp("s", tz=array.type.tz)).cast(pa.int64()).cast(pa.float64())
-                          .fill_null(np.nan).to_numpy(zero_copy_only=False))
+        return np.asarray(
+            array.cast(pa.timestamp("s", tz=array.type.tz))
+            .cast(pa.int64())
+            .cast(pa.float64())
+            .fill_null(np.nan)
+            .to_numpy(zero_copy_only=False)
+        )
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         parsed = pd.to_datetime(pd.Series(array.to_pandas()), utc=True, format="ISO8601", errors="coerce")
         ns = parsed.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").astype("int64")
@@ -156,8 +180,13 @@ def check_time_order(arrays: dict[str, pa.Array], file: str, report: ValidationR
     if seconds is not None and stamp is not None:
         disagree = np.isfinite(seconds) & np.isfinite(stamp) & (np.abs(seconds - stamp) >= 1.0)
         if disagree.any():
-            report.problem(file, "epoch_time", "epoch_time and timestamp disagree",
-                           "epoch_time == timestamp in Unix seconds", mask=disagree)
+            report.problem(
+                file,
+                "epoch_time",
+                "epoch_time and timestamp disagree",
+                "epoch_time == timestamp in Unix seconds",
+                mask=disagree,
+            )
     seconds = seconds if seconds is not None else stamp
     if seconds is None:
         return
@@ -171,8 +200,13 @@ def check_time_order(arrays: dict[str, pa.Array], file: str, report: ValidationR
     if back.any():
         mask = np.zeros(len(t), dtype=bool)
         mask[order[1:][back]] = True
-        report.problem(file, "timestamp", "timestamps go backwards within a (node_id, peer_id) link",
-                       "non-decreasing time within each link", mask=mask)
+        report.problem(
+            file,
+            "timestamp",
+            "timestamps go backwards within a (node_id, peer_id) link",
+            "non-decreasing time within each link",
+            mask=mask,
+        )
 
 
 def _parse_utc(value: Any) -> datetime | None:
@@ -221,8 +255,12 @@ def check_incidents(records: list[Any], file: str, node_ids: set[str] | None, re
             flag("end", "end is not after start", "end > start", number)
         node = record.get("node_id")
         if node_ids is not None and isinstance(node, str) and node and node not in node_ids:
-            flag("node_id", f"incident matches no node of the metrics (e.g. {node!r})",
-                 "a node_id present in the metrics file", number)
+            flag(
+                "node_id",
+                f"incident matches no node of the metrics (e.g. {node!r})",
+                "a node_id present in the metrics file",
+                number,
+            )
     for (column, message, expected), numbers in found.items():
         report.problem(file, column, message, expected, rows=numbers, incident=True)
     if extra:

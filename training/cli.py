@@ -12,6 +12,8 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, str] = {
     "validate": "training.commands.validate",
     "datagen": "training.commands.datagen",
+    "train": "training.commands.train",
+    "evaluate": "training.commands.evaluate",
 }
 
 

@@ -78,8 +78,16 @@ class ValidationReport:
         """True when there is no problem (notices do not count)."""
         return not self.problems
 
-    def problem(self, file: str, column: str | None, message: str, expected: str,
-                mask: np.ndarray | None = None, rows: list[int] | None = None, incident: bool = False) -> None:
+    def problem(
+        self,
+        file: str,
+        column: str | None,
+        message: str,
+        expected: str,
+        mask: np.ndarray | None = None,
+        rows: list[int] | None = None,
+        incident: bool = False,
+    ) -> None:
         """Record a problem; `mask` marks offending rows (0-based), `rows` lists 1-based numbers directly."""
         if mask is not None:
             hits = np.flatnonzero(mask)
@@ -99,8 +107,10 @@ class ValidationReport:
         """Every problem and notice, one per line, then a summary line."""
         lines = [p.format() for p in self.problems] + [n.format() for n in self.notices]
         status = "OK" if self.ok else f"FAILED with {len(self.problems)} problem(s)"
-        lines.append(f"{status}: {', '.join(self.files)}: {self.rows} rows, {self.incidents} incidents, "
-                     f"{len(self.notices)} notice(s)")
+        lines.append(
+            f"{status}: {', '.join(self.files)}: {self.rows} rows, {self.incidents} incidents, "
+            f"{len(self.notices)} notice(s)"
+        )
         return "\n".join(lines)
 
 
@@ -125,14 +135,22 @@ def _map_columns(table: pa.Table, file: str, report: ValidationReport) -> None:
         elif name in ALIASES:
             alias = ALIASES[name]
             if alias.canonical in names:
-                report.problem(file, name, f"both '{name}' and its canonical name '{alias.canonical}' are present",
-                               f"only '{alias.canonical}'")
+                report.problem(
+                    file,
+                    name,
+                    f"both '{name}' and its canonical name '{alias.canonical}' are present",
+                    f"only '{alias.canonical}'",
+                )
             else:
                 report.column_map[name] = alias.canonical
                 report.notice(file, name, f"alias of existing DWCP tooling, {alias.note}")
         else:
-            report.problem(file, name, "unknown column", "only the columns of docs/telemetry-schema.md "
-                           "(aliases: " + ", ".join(ALIASES) + ")")
+            report.problem(
+                file,
+                name,
+                "unknown column",
+                "only the columns of docs/telemetry-schema.md (aliases: " + ", ".join(ALIASES) + ")",
+            )
     present = set(report.column_map.values())
     for name in REQUIRED_COLUMNS:
         if name not in present:
@@ -154,8 +172,9 @@ def validate_metrics_table(table: pa.Table, file: str, report: ValidationReport 
     return report
 
 
-def validate_incident_records(records: list[Any], file: str, node_ids: set[str] | None,
-                              report: ValidationReport) -> None:
+def validate_incident_records(
+    records: list[Any], file: str, node_ids: set[str] | None, report: ValidationReport
+) -> None:
     """Check incident records (fields, types, categories, windows) and that each matches a metrics node."""
     report.files.append(file)
     report.incidents = len(records)

@@ -158,8 +158,13 @@ def _incidents(tmp_path: Path, records: object) -> Path:
 
 
 def test_incident_matching_no_node(source: Path, tmp_path: Path) -> None:
-    good = {"node_id": "node-0000", "incident_type": "degradation", "severity": "low",
-            "start": "2026-01-05T00:10:00Z", "end": "2026-01-05T00:20:00Z"}
+    good = {
+        "node_id": "node-0000",
+        "incident_type": "degradation",
+        "severity": "low",
+        "start": "2026-01-05T00:10:00Z",
+        "end": "2026-01-05T00:20:00Z",
+    }
     records = [good, {**good, "node_id": "node-9999"}]
     report = validate_files(source / "metrics_train.csv", _incidents(tmp_path, records))
     problem = _only(report, "node_id", "matches no node")
@@ -168,12 +173,29 @@ def test_incident_matching_no_node(source: Path, tmp_path: Path) -> None:
 
 
 def test_incident_fields_checked(source: Path, tmp_path: Path) -> None:
-    records = [{"node_id": "node-0000", "incident_type": "meteor", "severity": "low",
-                "start": "2026-01-05T00:10:00", "end": "2026-01-05T00:20:00Z"},
-               {"node_id": "node-0000", "incident_type": "partition", "severity": "high",
-                "start": "2026-01-05T00:30:00Z", "end": "2026-01-05T00:20:00Z"},
-               {"incident_type": "partition", "severity": "high", "start": "2026-01-05T00:30:00Z",
-                "end": "2026-01-05T00:40:00Z"}, "not an object"]
+    records = [
+        {
+            "node_id": "node-0000",
+            "incident_type": "meteor",
+            "severity": "low",
+            "start": "2026-01-05T00:10:00",
+            "end": "2026-01-05T00:20:00Z",
+        },
+        {
+            "node_id": "node-0000",
+            "incident_type": "partition",
+            "severity": "high",
+            "start": "2026-01-05T00:30:00Z",
+            "end": "2026-01-05T00:20:00Z",
+        },
+        {
+            "incident_type": "partition",
+            "severity": "high",
+            "start": "2026-01-05T00:30:00Z",
+            "end": "2026-01-05T00:40:00Z",
+        },
+        "not an object",
+    ]
     report = validate_files(source / "metrics_train.csv", _incidents(tmp_path, records))
     assert _only(report, "incident_type", "unknown category").rows == [1]
     assert _only(report, "start", "ISO 8601 UTC").rows == [1]

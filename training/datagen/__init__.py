@@ -51,13 +51,20 @@ def generate(config: DatagenConfig | None = None, **overrides: Any) -> Synthetic
         truth.append(sim.last_truth.quorum_rtt_ms)
     metrics = plain_text(pa.concat_tables(tables)).to_pandas()
     topo = sim.topo
-    nodes = pd.DataFrame({
-        "node_id": topo.node_ids, "region": [az[:-1] for az in topo.node_az], "datacenter_id": topo.node_dc,
-        "node_role": [NODE_ROLES[r] for r in topo.node_role], "cluster_id": topo.node_cluster,
-    })
+    nodes = pd.DataFrame(
+        {
+            "node_id": topo.node_ids,
+            "region": [az[:-1] for az in topo.node_az],
+            "datacenter_id": topo.node_dc,
+            "node_role": [NODE_ROLES[r] for r in topo.node_role],
+            "cluster_id": topo.node_cluster,
+        }
+    )
     quorum = pd.DataFrame(np.vstack(truth), index=pd.Index(np.concatenate(truth_times), name="epoch_time"))
     return SyntheticTelemetry(
-        metrics=metrics, incidents=[inc.record(topo.node_ids) for inc in sim.incidents], nodes=nodes,
+        metrics=metrics,
+        incidents=[inc.record(topo.node_ids) for inc in sim.incidents],
+        nodes=nodes,
         quorum_rtt_ms=quorum,
         train_end_epoch_s=config.start_epoch_s + config.n_train_steps * config.interval_s,
     )

@@ -28,8 +28,9 @@ class LeaderSchedule:
     stall_ms: np.ndarray
 
 
-def leader_schedules(config: DatagenConfig, topo: Topology, incidents: list[Incident],
-                     rng: np.random.Generator) -> list[LeaderSchedule]:
+def leader_schedules(
+    config: DatagenConfig, topo: Topology, incidents: list[Incident], rng: np.random.Generator
+) -> list[LeaderSchedule]:
     """Leader changes per cluster: spontaneous ones, and forced ones when the leader crashes or is partitioned."""
     t0 = float(config.start_epoch_s)
     t1 = t0 + config.n_steps * config.interval_s
@@ -38,9 +39,13 @@ def leader_schedules(config: DatagenConfig, topo: Topology, incidents: list[Inci
     for members in topo.clusters:
         count = rng.poisson(SPONTANEOUS_CHANGES_PER_DAY * (t1 - t0) / 86_400)
         events = [(float(t), -1) for t in rng.uniform(t0, t1, count)]
-        events += [(inc.start_s + rng.uniform(1.0, 10.0), inc.node) for inc in incidents
-                   if inc.type_idx in forcing and inc.node in members
-                   and not (INCIDENT_TYPES[inc.type_idx] == "partition" and inc.severity_idx == 0)]
+        events += [
+            (inc.start_s + rng.uniform(1.0, 10.0), inc.node)
+            for inc in incidents
+            if inc.type_idx in forcing
+            and inc.node in members
+            and not (INCIDENT_TYPES[inc.type_idx] == "partition" and inc.severity_idx == 0)
+        ]
         changes, leaders, stalls = [t0], [int(members[0])], [0.0]
         for when, failed in sorted(events):
             if failed >= 0 and failed != leaders[-1]:
@@ -54,15 +59,27 @@ def leader_schedules(config: DatagenConfig, topo: Topology, incidents: list[Inci
     return out
 
 
-def cluster_link_matrix(topo: Topology, members: np.ndarray) -> np.ndarray:
-    """Link index from member i to member j (-1 on the diagonal)."""
+def cluster_link_matrices(topo: Topology) -> list[np.ndarray]:
+    """Per cluster, the link index from member i to member j (-1 on the diagonal)."""
     lookup = {(int(s), int(d)): k for k, (s, d) in enumerate(zip(topo.link_src, topo.link_dst, strict=True))}
-    return np.array([[lookup.get((int(a), int(b)), -1) for b in members] for a in members])
+    return [
+        np.array([[lookup.get((int(a), int(b)), -1) for b in members] for a in members]) for members in topo.clusters
+    ]
 
 
-def consensus_latency(topo: Topology, schedules: list[LeaderSchedule], fsync_ms: np.ndarray, true_rtt_ms: np.ndarray,
-                      util: np.ndarray, proc_mult: np.ndarray, unreachable: np.ndarray, times_s: np.ndarray,
-                      interval_s: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def consensus_latency(
+    topo: Topology,
+    schedules: list[LeaderSchedule],
+    matrices: list[np.ndarray],
+    fsync_ms: np.ndarray,
+    true_rtt_ms: np.ndarray,
+    util: np.ndarray,
+    proc_mult: np.ndarray,
+    unreachable: np.ndarray,
+    times_s: np.ndarray,
+    interval_s: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Commit latency per node (steps, nodes) and the quorum RTT per cluster (steps, clusters), in ms.
 
     Commit latency = the (n//2)-th fastest follower RTT from the leader (majority quorum including the
@@ -72,14 +89,9 @@ def consensus_latency(topo: Topology, schedules: list[LeaderSchedule], fsync_ms:
     steps = times_s.shape[0]
     node_latency = np.zeros((steps, len(topo.node_ids)))
     quorum_out = np.zeros((steps, len(topo.clusters)))
-    # Per-node views of link quantities (transposed so ufunc.at indexes the first axis).
-    node_proc = np.ones((len(topo.node_ids), steps))
-    np.maximum.at(node_proc, topo.link_src, proc_mult.T)
-    node_util = np.zeros((len(topo.node_ids), steps))
-    np.add.at(node_util, topo.link_src, (util / np.bincount(topo.link_src)[topo.link_src]).T)
-    node_proc, node_util = node_proc.T, node_util.T
-    for c, (members, sched) in enumerate(zip(topo.clusters, schedules, strict=True)):
-        matrix = cluster_link_matrix(topo, members)
+    node_proc = topo.per_node(proc_mult, np.maximum)
+    node_util = topo.per_node(util) / np.bincount(topo.link_src)
+    for c, (members, sched, matrix) in enumerate(zip(topo.clusters, schedules, matrices, strict=True)):
         epoch = np.searchsorted(sched.change_s, times_s + interval_s, side="right") - 1
         leader = sched.leader[epoch]
         pos = np.searchsorted(members, leader)
@@ -98,8 +110,11 @@ def consensus_latency(topo: Topology, schedules: list[LeaderSchedule], fsync_ms:
             hit = (since >= 0) & (since < 5)
             first = sched.stall_ms[k] ** 2 / (2_000.0 * interval_s) + 0.3 * sched.stall_ms[k]
             stall[hit] += first * PENALTY_DECAY ** since[hit]
-        total = np.where(no_quorum, NO_QUORUM_MEDIAN_MS * lognormal_noise(rng, 0.4, (steps,)),
-                         np.where(np.isfinite(quorum), quorum, 0.0) + processing + stall)
+        total = np.where(
+            no_quorum,
+            NO_QUORUM_MEDIAN_MS * lognormal_noise(rng, 0.4, (steps,)),
+            np.where(np.isfinite(quorum), quorum, 0.0) + processing + stall,
+        )
         to_leader = np.where(links >= 0, true_rtt_ms[np.arange(steps)[:, None], np.maximum(links, 0)], 0.0)
         seen = total[:, None] + 0.5 * to_leader
         node_latency[:, members] = seen * lognormal_noise(rng, 0.05, seen.shape)

@@ -11,14 +11,18 @@ from training.datagen.config import DatagenConfig
 from training.datagen.topology import Topology
 from training.schema import INCIDENT_SEVERITIES, INCIDENT_TYPES
 
-TYPE_WEIGHTS = {"node_crash": 0.15, "degradation": 0.30, "memory_pressure": 0.20, "link_flap": 0.20,
-                "partition": 0.15}
+TYPE_WEIGHTS = {"node_crash": 0.15, "degradation": 0.30, "memory_pressure": 0.20, "link_flap": 0.20, "partition": 0.15}
 SEVERITY_WEIGHTS = (0.40, 0.35, 0.25)
 # How strongly each severity shows (0-1); low-severity incidents are deliberately hard to see.
 SEVERITY_SCALE = np.array([0.25, 0.6, 1.0])
 # Median duration in seconds per type; actual durations are lognormal around it.
-MEDIAN_DURATION_S = {"node_crash": 600.0, "degradation": 2_400.0, "memory_pressure": 7_200.0,
-                     "link_flap": 1_200.0, "partition": 900.0}
+MEDIAN_DURATION_S = {
+    "node_crash": 600.0,
+    "degradation": 2_400.0,
+    "memory_pressure": 7_200.0,
+    "link_flap": 1_200.0,
+    "partition": 900.0,
+}
 
 
 @dataclass
@@ -36,11 +40,18 @@ class Incident:
 
     def record(self, node_ids: list[str]) -> dict[str, str]:
         """The JSON record written to the incidents file."""
+
         def iso(s: float) -> str:
             return datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"incident_id": self.incident_id, "node_id": node_ids[self.node],
-                "incident_type": INCIDENT_TYPES[self.type_idx], "severity": INCIDENT_SEVERITIES[self.severity_idx],
-                "start": iso(self.start_s), "end": iso(self.end_s)}
+
+        return {
+            "incident_id": self.incident_id,
+            "node_id": node_ids[self.node],
+            "incident_type": INCIDENT_TYPES[self.type_idx],
+            "severity": INCIDENT_SEVERITIES[self.severity_idx],
+            "start": iso(self.start_s),
+            "end": iso(self.end_s),
+        }
 
 
 def schedule_incidents(config: DatagenConfig, topo: Topology, rng: np.random.Generator) -> list[Incident]:
@@ -87,13 +98,22 @@ class Effects:
     unreachable: np.ndarray  # node: cannot take part in consensus this interval (bool)
 
 
-def render_effects(incidents: list[Incident], topo: Topology, times_s: np.ndarray, interval_s: float,
-                   rng: np.random.Generator) -> Effects:
+def render_effects(
+    incidents: list[Incident], topo: Topology, times_s: np.ndarray, interval_s: float, rng: np.random.Generator
+) -> Effects:
     """Turn the incidents overlapping this chunk into multiplicative/additive effect arrays."""
     steps, n_links, n_nodes = times_s.shape[0], topo.n_links, len(topo.node_ids)
-    fx = Effects(np.ones((steps, n_links)), np.zeros((steps, n_links)), np.zeros((steps, n_links)),
-                 np.ones((steps, n_links)), np.ones((steps, n_links)), np.ones((steps, n_links)),
-                 np.zeros((steps, n_nodes)), np.zeros((steps, n_nodes)), np.zeros((steps, n_nodes), bool))
+    fx = Effects(
+        np.ones((steps, n_links)),
+        np.zeros((steps, n_links)),
+        np.zeros((steps, n_links)),
+        np.ones((steps, n_links)),
+        np.ones((steps, n_links)),
+        np.ones((steps, n_links)),
+        np.zeros((steps, n_nodes)),
+        np.zeros((steps, n_nodes)),
+        np.zeros((steps, n_nodes), bool),
+    )
     chunk_end = times_s[-1] + interval_s
     for inc in incidents:
         if inc.end_s <= times_s[0] or inc.start_s >= chunk_end:

@@ -102,20 +102,35 @@ class LinkSimulator:
         p_network = 1.0 - (1.0 - p_buffer) * (1.0 - p_overflow) * (1.0 - p_random)
         p_network = np.where(mode == 2, 0.6 * p_network, p_network)  # resilient mode: FEC hides some loss
         p_loss = np.clip(1.0 - (1.0 - p_network) * (1.0 - np.minimum(fx.loss_add, 1.0)), 0.0, 1.0)
-        true_rtt = (topo.prop_rtt_ms * self.route_factor[hour_idx] * fx.rtt_mult + queue_ms + fx.rtt_add_ms + 0.02)
+        true_rtt = topo.prop_rtt_ms * self.route_factor[hour_idx] * fx.rtt_mult + queue_ms + fx.rtt_add_ms + 0.02
         spikes = (rng.random(shape) < np.where(lt == EDGE, 0.02, 0.002)) * rng.exponential(
-            np.where(lt == EDGE, 40.0, 2.0), shape)
+            np.where(lt == EDGE, 40.0, 2.0), shape
+        )
         rtt = true_rtt * lognormal_noise(rng, np.array(RTT_NOISE_SIGMA)[lt], shape) + spikes
-        streams = np.maximum(1, np.round(topo.base_streams * self.stream_factor[hour_idx]
-                                         * np.where(mode == 1, 1.5, 1.0)))
+        streams = np.maximum(
+            1, np.round(topo.base_streams * self.stream_factor[hour_idx] * np.where(mode == 1, 1.5, 1.0))
+        )
         per_stream = MSS_BITS / 1_000.0 * MATHIS_C[topo.transport] / (true_rtt * np.sqrt(np.maximum(p_loss, 1e-8)))
         available = np.maximum(capacity - (1.0 - topo.dwcp_share) * offered_mbps, 0.05 * capacity)
         demand = topo.dwcp_share * offered_mbps * np.where(mode == 2, 0.9, 1.0)
         node_up = 1.0 - fx.down_frac[:, topo.link_src]
         goodput_bound = soft_min(demand, available, streams * per_stream)
         throughput = goodput_bound * fx.tput_mult * node_up * lognormal_noise(rng, 0.03, shape)
-        return {"offered_mbps": offered_mbps, "capacity_mbps": capacity, "rho": rho, "queue_pkts": queue,
-                "queue_ms": queue_ms, "p_loss": p_loss, "burst_bad": bad, "true_rtt_ms": true_rtt, "rtt_ms": rtt,
-                "streams": streams, "per_stream_mbps": per_stream, "available_mbps": available,
-                "throughput_mbps": throughput, "mode": mode, "hour_idx": hour_idx,
-                "jitter_base_ms": np.array(BASE_JITTER_MS)[lt] * lognormal_noise(rng, 0.3, shape)}
+        return {
+            "offered_mbps": offered_mbps,
+            "capacity_mbps": capacity,
+            "rho": rho,
+            "queue_pkts": queue,
+            "queue_ms": queue_ms,
+            "p_loss": p_loss,
+            "burst_bad": bad,
+            "true_rtt_ms": true_rtt,
+            "rtt_ms": rtt,
+            "streams": streams,
+            "per_stream_mbps": per_stream,
+            "available_mbps": available,
+            "throughput_mbps": throughput,
+            "mode": mode,
+            "hour_idx": hour_idx,
+            "jitter_base_ms": np.array(BASE_JITTER_MS)[lt] * lognormal_noise(rng, 0.3, shape),
+        }

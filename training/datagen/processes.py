@@ -36,8 +36,9 @@ class AR1:
         return out
 
 
-def hourly_regimes(rng: np.random.Generator, n_series: int, n_hours: int, switch_prob: float,
-                   weights: np.ndarray) -> np.ndarray:
+def hourly_regimes(
+    rng: np.random.Generator, n_series: int, n_hours: int, switch_prob: float, weights: np.ndarray
+) -> np.ndarray:
     """Piecewise-constant regime index per series and hour, shape (n_hours, n_series).
 
     Each hour a series switches with probability switch_prob to a regime drawn from weights
@@ -65,5 +66,6 @@ def lognormal_noise(rng: np.random.Generator, sigma: np.ndarray | float, shape: 
     """Mean-one multiplicative noise exp(sigma*z - sigma^2/2)."""
     # float32 draws are about twice as fast; the noise does not need double precision.
     sigma32 = np.asarray(sigma, dtype=np.float32)
-    return np.asarray(np.exp(sigma32 * rng.standard_normal(shape, dtype=np.float32) - 0.5 * sigma32 * sigma32),
-                      dtype=np.float64)
+    return np.asarray(
+        np.exp(sigma32 * rng.standard_normal(shape, dtype=np.float32) - 0.5 * sigma32 * sigma32), dtype=np.float64
+    )

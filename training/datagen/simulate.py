@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from training.datagen.config import DatagenConfig
-from training.datagen.consensus import LeaderSchedule, consensus_latency, leader_schedules
+from training.datagen.consensus import LeaderSchedule, cluster_link_matrices, consensus_latency, leader_schedules
 from training.datagen.derived import NodeHealth, link_metrics, slo_compliance
 from training.datagen.incidents import Incident, render_effects, schedule_incidents
 from training.datagen.network import LinkSimulator
@@ -19,9 +19,21 @@ from training.schema import COLUMNS, DWCP_MODES, LINK_TYPES, NETWORK_TIERS, NODE
 # Columns where the simulated collector loses a share (config.missing_share) of the values.
 MISSING_COLUMNS = ("jitter_ms", "p99_latency_ms", "hde_delta_hit_ratio", "slo_compliance")
 # Decimals kept per column (measurement resolution); unlisted float columns keep 6.
-DECIMALS = {"rtt_ms": 4, "jitter_ms": 4, "p50_latency_ms": 4, "p99_latency_ms": 4, "throughput_mbps": 4,
-            "transfer_rate_mbps": 4, "amst_transfer_rate_mbps": 4, "uptime_pct": 4, "consensus_latency_ms": 3,
-            "packet_loss_ratio": 9, "error_rate": 9, "failure_rate": 9, "error_budget_burn_rate": 5}
+DECIMALS = {
+    "rtt_ms": 4,
+    "jitter_ms": 4,
+    "p50_latency_ms": 4,
+    "p99_latency_ms": 4,
+    "throughput_mbps": 4,
+    "transfer_rate_mbps": 4,
+    "amst_transfer_rate_mbps": 4,
+    "uptime_pct": 4,
+    "consensus_latency_ms": 3,
+    "packet_loss_ratio": 9,
+    "error_rate": 9,
+    "failure_rate": 9,
+    "error_budget_burn_rate": 5,
+}
 
 
 @dataclass
@@ -42,6 +54,7 @@ class TelemetrySimulator:
         incident_rng = np.random.default_rng(incident_seq)
         self.incidents: list[Incident] = schedule_incidents(config, self.topo, incident_rng)
         self.leaders: list[LeaderSchedule] = leader_schedules(config, self.topo, self.incidents, incident_rng)
+        self.cluster_links = cluster_link_matrices(self.topo)
         init_rng = np.random.default_rng(init_seq)
         self.fsync_ms = init_rng.lognormal(np.log(1.5), 0.5, len(self.topo.clusters))
         self.links = LinkSimulator(config, self.topo, init_rng)
@@ -66,7 +79,8 @@ class TelemetrySimulator:
             "az": [topo.node_az[i] for i in src],
             "datacenter_id": [topo.node_dc[i] for i in src],
             "link_type": [LINK_TYPES[t] for t in topo.link_type],
-            "node_id": list(ids[src]), "peer_id": list(ids[dst]),
+            "node_id": list(ids[src]),
+            "peer_id": list(ids[dst]),
             "node_role": [NODE_ROLES[topo.node_role[i]] for i in src],
             "network_tier": [NETWORK_TIERS[t] for t in topo.tier],
             "transport_type": [TRANSPORT_TYPES[t] for t in topo.transport],
@@ -84,10 +98,20 @@ class TelemetrySimulator:
         fx = render_effects(self.incidents, topo, times_s.astype(np.float64), cfg.interval_s, rng)
         phys = self.links.chunk(times_s.astype(np.float64), fx, rng)
         cols = link_metrics(self.links, phys, fx, cfg.interval_s, rng)
-        node = self.health.chunk(cols["packet_loss_ratio"], topo.link_src, fx, rng)
-        consensus, quorum = consensus_latency(topo, self.leaders, self.fsync_ms, phys["true_rtt_ms"], phys["rho"],
-                                              fx.proc_mult, fx.unreachable, times_s.astype(np.float64),
-                                              cfg.interval_s, rng)
+        node = self.health.chunk(cols["packet_loss_ratio"], topo, fx, rng)
+        consensus, quorum = consensus_latency(
+            topo,
+            self.leaders,
+            self.cluster_links,
+            self.fsync_ms,
+            phys["true_rtt_ms"],
+            phys["rho"],
+            fx.proc_mult,
+            fx.unreachable,
+            times_s.astype(np.float64),
+            cfg.interval_s,
+            rng,
+        )
         self.last_truth = ChunkTruth(times_s, quorum)
         src = topo.link_src
         failure = node["failure_rate"][:, src]
@@ -95,26 +119,29 @@ class TelemetrySimulator:
         cols["failure_rate"] = failure
         cols["error_budget_burn_rate"] = node["error_budget_burn_rate"][:, src]
         cols["error_rate"] = np.clip(cols.pop("error_rate_link") + 0.5 * fx.failure_add[:, src], 0.0, 1.0)
-        cols["slo_compliance"] = slo_compliance(cols["p50_latency_ms"], cols["p99_latency_ms"],
-                                                cols.pop("latency_slo_ms"), failure)
+        cols["slo_compliance"] = slo_compliance(
+            cols["p50_latency_ms"], cols["p99_latency_ms"], cols.pop("latency_slo_ms"), failure
+        )
         cols["consensus_latency_ms"] = consensus[:, src]
         return self._table(times_s, cols, phys["mode"], rng)
 
-    def _table(self, times_s: np.ndarray, cols: dict[str, np.ndarray], mode: np.ndarray,
-               rng: np.random.Generator) -> pa.Table:
+    def _table(
+        self, times_s: np.ndarray, cols: dict[str, np.ndarray], mode: np.ndarray, rng: np.random.Generator
+    ) -> pa.Table:
         steps, n_links = times_s.shape[0], self.topo.n_links
         # Text columns are dictionary-encoded: per-link values indexed by link (written as plain text in CSV).
         link_idx = np.tile(np.arange(n_links, dtype=np.int32), steps)
         epoch = pa.array(np.repeat(times_s, n_links), type=pa.int64())
         arrays: dict[str, pa.Array] = {
-            "timestamp": epoch.cast(pa.timestamp("s", tz="UTC")), "epoch_time": epoch,
-            "dwcp_mode": pa.DictionaryArray.from_arrays(pa.array(mode.ravel().astype(np.int32)),
-                                                        pa.array(DWCP_MODES)),
+            "timestamp": epoch.cast(pa.timestamp("s", tz="UTC")),
+            "epoch_time": epoch,
+            "dwcp_mode": pa.DictionaryArray.from_arrays(pa.array(mode.ravel().astype(np.int32)), pa.array(DWCP_MODES)),
         }
         for name, texts in self._static.items():
             dictionary, code = np.unique(np.array(texts, dtype=object), return_inverse=True)
-            arrays[name] = pa.DictionaryArray.from_arrays(pa.array(code.astype(np.int32)[link_idx]),
-                                                          pa.array(dictionary.tolist()))
+            arrays[name] = pa.DictionaryArray.from_arrays(
+                pa.array(code.astype(np.int32)[link_idx]), pa.array(dictionary.tolist())
+            )
         for column in COLUMNS:
             if column.name in arrays:
                 continue

@@ -65,16 +65,20 @@ def _progress_printer(stream: TextIO, total_rows: int) -> Callable[[int], None]:
     def report(done_rows: int) -> None:
         elapsed = time.perf_counter() - started
         rate = done_rows / elapsed if elapsed > 0 else 0.0
-        stream.write(f"\rdatagen: {done_rows:,}/{total_rows:,} rows ({100 * done_rows / total_rows:.0f} %), "
-                     f"{rate:,.0f} rows/s, {elapsed:.1f} s")
+        stream.write(
+            f"\rdatagen: {done_rows:,}/{total_rows:,} rows ({100 * done_rows / total_rows:.0f} %), "
+            f"{rate:,.0f} rows/s, {elapsed:.1f} s"
+        )
         if done_rows >= total_rows:
             stream.write("\n")
         stream.flush()
+
     return report
 
 
-def write_dataset(config: DatagenConfig, out_dir: Path | str, formats: Sequence[str] = FORMATS,
-                  progress: bool = True) -> dict[str, Any]:
+def write_dataset(
+    config: DatagenConfig, out_dir: Path | str, formats: Sequence[str] = FORMATS, progress: bool = True
+) -> dict[str, Any]:
     """Generate the dataset chunk by chunk and write it to out_dir; returns the dataset.json content.
 
     Memory is bounded by config.chunk_rows, whatever the total size. Files are written under a
@@ -152,9 +156,12 @@ def _write_chunk(out: Path, split: _Split, table: pa.Table, formats: Sequence[st
         if "parquet" in formats:
             split.paths["parquet"] = out / f".{split.name}.parquet.tmp"
             split.writers["parquet"] = pq.ParquetWriter(
-                split.paths["parquet"], plain_text(table.slice(0, 1)).schema, compression="zstd",
+                split.paths["parquet"],
+                plain_text(table.slice(0, 1)).schema,
+                compression="zstd",
                 use_dictionary=[f.name for f in table.schema if pa.types.is_dictionary(f.type)],  # text columns
-                write_statistics=["timestamp", "epoch_time", "node_id", "peer_id"])
+                write_statistics=["timestamp", "epoch_time", "node_id", "peer_id"],
+            )
         if "csv" in formats:
             split.paths["csv"] = out / f".{split.name}.csv.tmp"
             split.writers["csv"] = pacsv.CSVWriter(split.paths["csv"], csv_ready(table.slice(0, 1)).schema)
@@ -165,18 +172,31 @@ def _write_chunk(out: Path, split: _Split, table: pa.Table, formats: Sequence[st
     split.rows += table.num_rows
 
 
-def _write_side_files(config: DatagenConfig, sim: TelemetrySimulator, out: Path, splits: dict[str, _Split],
-                      formats: Sequence[str], train_end_s: int) -> dict[str, Any]:
+def _write_side_files(
+    config: DatagenConfig,
+    sim: TelemetrySimulator,
+    out: Path,
+    splits: dict[str, _Split],
+    formats: Sequence[str],
+    train_end_s: int,
+) -> dict[str, Any]:
     end_s = config.start_epoch_s + config.n_steps * config.interval_s
     ranges = {"train": (config.start_epoch_s, train_end_s), "test": (train_end_s, end_s)}
-    summary: dict[str, Any] = {"generator": "training.datagen", "config": config.to_dict(),
-                               "links": sim.topo.n_links, "nodes": len(sim.topo.node_ids), "splits": {}}
+    summary: dict[str, Any] = {
+        "generator": "training.datagen",
+        "config": config.to_dict(),
+        "links": sim.topo.n_links,
+        "nodes": len(sim.topo.node_ids),
+        "splits": {},
+    }
     for name, split in splits.items():
         lo, hi = ranges[name]
         records = [inc.record(sim.topo.node_ids) for inc in sim.incidents if inc.start_s < hi and inc.end_s > lo]
         (out / INCIDENT_FILES[name]).write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
         summary["splits"][name] = {
-            "rows": split.rows, "start_epoch_s": lo, "end_epoch_s": hi,
+            "rows": split.rows,
+            "start_epoch_s": lo,
+            "end_epoch_s": hi,
             "files": [f"{split.name}.{fmt}" for fmt in FORMATS if fmt in formats] + [INCIDENT_FILES[name]],
             "incidents": len(records),
         }

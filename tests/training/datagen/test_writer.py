@@ -37,8 +37,15 @@ def test_other_seed_other_data(written: Path, tmp_path: Path) -> None:
 
 def test_layout_and_time_ranges(written: Path) -> None:
     names = set(_files(written))
-    assert names == {"metrics_train.parquet", "metrics_train.csv", "metrics_test.parquet", "metrics_test.csv",
-                     "incidents_train.json", "incidents_test.json", "dataset.json"}
+    assert names == {
+        "metrics_train.parquet",
+        "metrics_train.csv",
+        "metrics_test.parquet",
+        "metrics_test.csv",
+        "incidents_train.json",
+        "incidents_test.json",
+        "dataset.json",
+    }
     summary = json.loads((written / "dataset.json").read_text())
     train = pq.read_table(written / "metrics_train.parquet").column("epoch_time").to_numpy()
     test = pq.read_table(written / "metrics_test.parquet").column("epoch_time").to_numpy()

@@ -1,0 +1,112 @@
+"""Train, evaluate (through onnxruntime) and export the models; write the model set and the reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from training.tasks import MODEL_NAMES
+
+EXIT_OK, EXIT_DATA, EXIT_MISSED = 0, 2, 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `python -m training train`."""
+    from training.tasks.common import TrainSettings
+
+    d = TrainSettings()
+    parser.add_argument("--data-path", type=Path, required=True, help="metrics file (.parquet or .csv)")
+    parser.add_argument("--incidents-path", type=Path, default=None, help="incidents JSON (labels)")
+    parser.add_argument("--output-dir", type=Path, required=True, help="served model directory to publish into")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports"), help="where reports and plots go")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODEL_NAMES,
+        default=list(MODEL_NAMES),
+        help="models to train (default: all four)",
+    )
+    parser.add_argument("--epochs", type=int, default=d.epochs, help="epochs for the Keras models")
+    parser.add_argument(
+        "--max-train-windows",
+        type=int,
+        default=d.max_train_windows,
+        help="cap on training windows/rows per Keras model",
+    )
+    parser.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=d.target_accuracy,
+        help="accuracy-style target (recall, detection and oracle accuracy)",
+    )
+    parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    parser.add_argument("--parallel", action="store_true", help="train models in separate processes")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="do not publish a model that misses a target or a baseline; exit 3 if any does",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the data, run the pipeline, write reports, print the summary table."""
+    from datetime import UTC, datetime
+
+    from training.pipeline import PipelineConfig
+    from training.pipeline import run as run_pipeline
+    from training.report import summary_rows, write_reports
+    from training.tasks.common import TrainSettings
+    from training.validate import TelemetryValidationError, load_validated_telemetry
+
+    try:
+        data = load_validated_telemetry(args.data_path, args.incidents_path)
+    except TelemetryValidationError as exc:
+        print(exc.report.format(), file=sys.stderr)
+        print("training stopped: the data has problems (see above)", file=sys.stderr)
+        return EXIT_DATA
+    for notice in data.report.notices:
+        print(notice.format(), file=sys.stderr)
+    settings = TrainSettings(
+        epochs=args.epochs,
+        seed=args.seed,
+        max_train_windows=args.max_train_windows,
+        target_accuracy=args.target_accuracy,
+        plots_dir=args.report_dir / "plots",
+        verbose=not args.quiet,
+    )
+    config = PipelineConfig(
+        args.data_path,
+        args.incidents_path,
+        args.output_dir,
+        args.report_dir,
+        tuple(args.models),
+        settings,
+        args.parallel,
+        args.strict,
+    )
+    outcomes = run_pipeline(config, data)
+    entries = [o.entry for o in outcomes if o.entry]
+    header = {
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data_path": str(args.data_path),
+        "incidents_path": str(args.incidents_path),
+        "rows": len(data.metrics),
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "strict": args.strict,
+        "failed": [o.name for o in outcomes if o.status.startswith("failed")],
+    }
+    md = write_reports(args.report_dir, entries, header)
+    print("\n".join(summary_rows(entries)))
+    for outcome in outcomes:
+        print(f"{outcome.name}: {outcome.status}")
+    print(f"report: {md}")
+    if any(o.status.startswith("failed") for o in outcomes):
+        return 1
+    missed = [o.name for o in outcomes if not o.entry["evaluation"]["passed"]]
+    if missed and args.strict:
+        print(f"strict: {', '.join(missed)} missed a target or baseline and were not published", file=sys.stderr)
+        return EXIT_MISSED
+    return EXIT_OK
