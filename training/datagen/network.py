@@ -25,6 +25,7 @@ PACKET_BITS = 1_500 * 8
 MATHIS_C = np.array([1.22, 2.5, 1.6])
 # Capacity factors (edge: modulation / plan changes; others: a failed LAG member, maintenance).
 EDGE_CAPACITY_FACTORS, CORE_CAPACITY_FACTORS = np.array([1.0, 0.6, 0.3]), np.array([1.0, 0.5])
+OVERFLOW_DROP_SHARE = 0.1
 ROUTE_FACTORS = np.array([1.0, 1.15, 1.45])  # reroutes onto longer paths
 PAYLOAD_FACTORS = np.array([1.0, 0.08, 1.8])  # normal, already-compressed/encrypted, highly redundant
 
@@ -94,8 +95,11 @@ class LinkSimulator:
         mean_queue = topo.burst_pkts * rho / (1.0 - rho)
         queue = np.minimum(topo.buffer_pkts, mean_queue * lognormal_noise(rng, 0.35, shape))
         queue_ms = queue * PACKET_BITS / (capacity * 1_000.0)
-        p_buffer = rho ** (topo.buffer_pkts / topo.burst_pkts)
-        p_overflow = np.maximum(0.0, 1.0 - 1.0 / rho_raw)
+        # Blocking probability of an M/M/1/K queue with the buffer counted in bursts (K' = K / burst).
+        k_bursts = topo.buffer_pkts / topo.burst_pkts
+        p_buffer = (1.0 - rho) * rho**k_bursts / (1.0 - rho ** (k_bursts + 1.0))
+        # Demand above capacity is mostly elastic (senders back off); a tenth of the excess is dropped.
+        p_overflow = OVERFLOW_DROP_SHARE * np.maximum(0.0, 1.0 - 1.0 / rho_raw)
         bad = self.burst.step(rng, steps) > 1.6
         p_random = topo.loss_floor * lognormal_noise(rng, 0.5, shape) * (1.0 + self.burst_gain * bad)
         mode = self.mode[hour_idx]
