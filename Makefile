@@ -15,8 +15,18 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PY_GEN := gen/python
 GO_GEN := clients/go/gen
+# Serving needs only the base install (no TensorFlow), in its own venv.
+SERVE_VENV := .venv-serve
+SERVE_ARGS ?=
+# The default synthetic dataset and where train-export publishes.
+DATA_DIR := data/synthetic
+MODEL_DIR := models
+REPORT_DIR := docs/model-report
+# --strict: a model that misses a target or a baseline is not published; set STRICT= to publish anyway.
+STRICT ?= --strict
+TRAIN_ARGS ?= --parallel
 
-.PHONY: help setup tools proto check-generated lint test test-python test-go
+.PHONY: help setup tools proto check-generated lint test test-python test-go serve data train-export bench-datagen
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -67,3 +77,28 @@ test-go:
 	cd clients/go && go test ./...
 
 test: check-generated lint test-python test-go ## Everything CI runs: generated-code check, lint, Python and Go tests.
+
+$(SERVE_VENV)/.stamp: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SERVE_VENV)/bin/python -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+serve: $(SERVE_VENV)/.stamp ## Serve the committed models on 127.0.0.1:50051 (metrics on :9102); SERVE_ARGS adds flags.
+	$(SERVE_VENV)/bin/python -m server --model-dir $(MODEL_DIR) $(SERVE_ARGS)
+
+$(DATA_DIR)/metrics_train.parquet: | $(VENV)/.stamp
+	$(PY) -m training datagen --out $(DATA_DIR) --formats parquet
+
+data: $(DATA_DIR)/metrics_train.parquet ## Generate the default synthetic dataset (7 days, 24 nodes) if absent.
+
+train-export: $(VENV)/.stamp data ## Train, evaluate and export all four models into models/ (reports in docs/model-report/).
+	status=0; $(PY) -m training train --data-path $(DATA_DIR)/metrics_train.parquet \
+	  --incidents-path $(DATA_DIR)/incidents_train.json --output-dir $(MODEL_DIR) --report-dir $(REPORT_DIR) \
+	  $(STRICT) $(TRAIN_ARGS) || status=$$?; \
+	$(PY) -m training evaluate --checkpoints-dir $(MODEL_DIR) --test-data-path $(DATA_DIR)/metrics_test.parquet \
+	  --test-incidents-path $(DATA_DIR)/incidents_test.json --output-dir $(REPORT_DIR)/held-out || status=$$?; \
+	exit $$status
+
+bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
+	$(PY) bench/bench_datagen.py --csv

@@ -343,7 +343,8 @@ def manifest_problems(manifest: dict[str, Any]) -> list[str]:
     for i, model_input in enumerate(manifest["inputs"]):
         features = model_input.get("features", [])
         shape = model_input.get("shape", [])
-        if not features or not shape or shape[-1] != len(features):
+        # One feature may describe every element of the last axis (a sequence of one quantity).
+        if not features or not shape or (shape[-1] != len(features) and len(features) != 1):
             problems.append(f"inputs[{i}]: shape {shape} does not end in the {len(features)} features")
         for j, feature in enumerate(features):
             problems += _feature_problems(f"inputs[{i}].features[{j}]", feature)

@@ -1,0 +1,210 @@
+"""End to end: tiny versions of all four models trained, exported, published and re-evaluated."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from training.cli import main as training_main
+from training.manifest import load_manifest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXPECTED_IO = {
+    "bandwidth_predictor": (
+        "link_samples",
+        [None, 10, 7],
+        ["predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps", "confidence"],
+    ),
+    "compression_selector": ("compression_features", [None, 6], ["level_probabilities", "level"]),
+    "reliability_detector": ("node_metrics", [None, 6], ["anomaly_score", "is_anomaly"]),
+    "consensus_latency": ("consensus_latencies_ms", [None, 20], ["reconstruction_error", "is_high_latency"]),
+}
+
+
+def _write(tmp: Path, name: str, shift_test_throughput: float = 1.0) -> tuple[Path, Path]:
+    from training.datagen import generate
+
+    data = generate(nodes=5, hours=30, interval_s=120, seed=3, incidents_per_node_day=4.0, test_fraction=0.0)
+    metrics = data.metrics
+    if shift_test_throughput != 1.0:  # the last 15 % of each link: the rows the test split takes
+        order = metrics.groupby(["node_id", "peer_id"])["epoch_time"].rank(pct=True)
+        metrics.loc[order > 0.85, "throughput_mbps"] *= shift_test_throughput
+    metrics_path, incidents_path = tmp / f"{name}.parquet", tmp / f"{name}_incidents.json"
+    metrics.to_parquet(metrics_path)
+    incidents_path.write_text(json.dumps(data.incidents))
+    return metrics_path, incidents_path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path, int]:
+    tmp = tmp_path_factory.mktemp("pipeline")
+    metrics, incidents = _write(tmp, "telemetry")
+    models, reports = tmp / "models", tmp / "reports"
+    code = training_main(
+        [
+            "train",
+            "--data-path",
+            str(metrics),
+            "--incidents-path",
+            str(incidents),
+            "--output-dir",
+            str(models),
+            "--report-dir",
+            str(reports),
+            "--epochs",
+            "1",
+            "--max-train-windows",
+            "3000",
+            "--quiet",
+        ]
+    )
+    return models, reports, metrics, incidents, code
+
+
+def test_all_four_models_are_published_with_complete_manifests(trained: tuple) -> None:
+    models, _, _, _, code = trained
+    assert code == 0
+    for name, (input_name, shape, outputs) in EXPECTED_IO.items():
+        versions = [p for p in (models / name).iterdir() if not p.name.startswith(".")]
+        assert len(versions) == 1, name
+        manifest = load_manifest(versions[0])  # checks required fields and the sha256
+        assert manifest.input_name == input_name
+        assert manifest.raw["inputs"][0]["shape"] == shape
+        assert manifest.output_names == outputs
+        assert manifest.raw["parity"]["decisions_identical"] in (True, False)
+        # Scores agree within 1e-4; Mbps outputs (up to 1e5) within 1e-4 + 1e-5 relative, checked at export.
+        assert manifest.raw["parity"]["max_abs_diff"] <= (1.0 if name == "bandwidth_predictor" else 1e-4)
+        assert manifest.raw["targets"], f"{name}: targets travel with the model"
+        assert manifest.raw["baselines"], f"{name}: baselines travel with the model"
+        assert (versions[0] / "model.onnx").stat().st_size < 10 * 1024 * 1024
+        session = ort.InferenceSession(str(versions[0] / "model.onnx"), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].name == input_name
+        assert sorted(o.name for o in session.get_outputs()) == sorted(outputs)  # looked up by name
+        example = np.asarray(manifest.raw["example"]["input"], dtype=np.float32)
+        got = session.run(outputs, {input_name: example})
+        for out_name, value in zip(outputs, got, strict=True):
+            np.testing.assert_allclose(
+                np.asarray(value, dtype=np.float64).ravel(),
+                np.asarray(manifest.raw["example"]["outputs"][out_name], np.float64).ravel(),
+                atol=1e-4,
+            )
+
+
+def test_thresholds_travel_inside_the_graph(trained: tuple) -> None:
+    models = trained[0]
+    version = next(p for p in (models / "reliability_detector").iterdir() if not p.name.startswith("."))
+    manifest = load_manifest(version)
+    session = ort.InferenceSession(str(manifest.model_path), providers=["CPUExecutionProvider"])
+    rows = np.asarray([[99.99, 0.0, 0.0, 0.0, 0.1, 5.0], [20.0, 0.6, 0.3, 5000.0, 80.0, 900.0]], np.float32)
+    score, flag = session.run(None, {"node_metrics": rows})
+    assert ((score >= manifest.thresholds["anomaly_score"]) == flag).all()
+    assert 0.0 < score.min() and score.max() <= 1.0
+
+
+def test_reports_show_targets_and_baselines(trained: tuple) -> None:
+    reports = trained[1]
+    master = json.loads((reports / "master_training_report.json").read_text())
+    assert {m["evaluation"]["model"] for m in master["models"]} == set(EXPECTED_IO)
+    text = (reports / "master_training_report.md").read_text()
+    assert "persistence" in text and "moving_average_10" in text and "zscore_rule" in text
+    assert "fixed_level_3" in text and "rolling_zscore" in text
+    for entry in master["models"]:
+        for plot in entry["plots"].values():
+            assert (reports / "plots" / plot).stat().st_size > 1000
+
+
+def test_evaluate_runs_the_onnx_files_on_other_data(trained: tuple, tmp_path: Path) -> None:
+    models = trained[0]
+    metrics, incidents = _write(tmp_path, "other")
+    code = training_main(
+        [
+            "evaluate",
+            "--checkpoints-dir",
+            str(models),
+            "--test-data-path",
+            str(metrics),
+            "--test-incidents-path",
+            str(incidents),
+            "--output-dir",
+            str(tmp_path / "eval"),
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "eval" / "evaluation_report.json").read_text())
+    assert len(report["models"]) == 4
+    bandwidth = next(m for m in report["models"] if m["evaluation"]["model"] == "bandwidth_predictor")
+    assert bandwidth["evaluation"]["metrics"]["mae"] > 0
+
+
+def test_strict_rejects_models_that_miss_targets(trained: tuple, tmp_path: Path) -> None:
+    _, _, metrics, incidents, _ = trained
+    code = training_main(
+        [
+            "train",
+            "--data-path",
+            str(metrics),
+            "--incidents-path",
+            str(incidents),
+            "--output-dir",
+            str(tmp_path / "served"),
+            "--report-dir",
+            str(tmp_path / "rep"),
+            "--models",
+            "reliability_detector",
+            "--target-accuracy",
+            "1.01",
+            "--strict",
+            "--quiet",
+        ]
+    )
+    assert code == 3
+    assert not (tmp_path / "served" / "reliability_detector").exists()
+    assert any((tmp_path / "rep" / "rejected" / "reliability_detector").iterdir())
+
+
+def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
+    """Divide throughput in every link's test period by 1000: the exported scaling must not move."""
+    from training.features import BANDWIDTH_FEATURES
+    from training.splits import TRAIN, temporal_split
+    from training.tasks.bandwidth import LOG1P_FEATURES, link_windows
+    from training.validate import load_validated_telemetry
+
+    metrics, incidents = _write(tmp_path, "shifted", shift_test_throughput=0.001)
+    code = training_main(
+        [
+            "train",
+            "--data-path",
+            str(metrics),
+            "--incidents-path",
+            str(incidents),
+            "--output-dir",
+            str(tmp_path / "m"),
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--models",
+            "bandwidth_predictor",
+            "--epochs",
+            "1",
+            "--max-train-windows",
+            "100000",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    version = next(p for p in (tmp_path / "m" / "bandwidth_predictor").iterdir() if not p.name.startswith("."))
+    exported_mean = load_manifest(version).raw["constants"]["preprocessing"]["mean"]
+    windows, _ = link_windows(load_validated_telemetry(metrics, incidents))
+    split = temporal_split(windows.frame, ("node_id", "peer_id"))[windows.target_rows]
+    throughput = [f.name for f in BANDWIDTH_FEATURES].index("throughput_mbps")
+    position = [j for j in range(len(BANDWIDTH_FEATURES)) if j not in (4, 5)].index(throughput)
+    assert throughput in LOG1P_FEATURES
+    train_mean = np.log1p(windows.inputs[split == TRAIN][:, :, throughput].astype(np.float64)).mean()
+    all_mean = np.log1p(windows.inputs[:, :, throughput].astype(np.float64)).mean()
+    assert exported_mean[position] == pytest.approx(train_mean, rel=1e-4)
+    assert abs(all_mean - train_mean) > 0.5  # the shift is visible, so the check above can fail

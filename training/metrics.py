@@ -1,0 +1,112 @@
+"""Metrics, targets and their honest comparison: every figure beside its target and a naive baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for one metric: `op` is '>=', '>' or '<'."""
+
+    metric: str
+    op: str
+    value: float
+
+    def met(self, measured: float) -> bool:
+        """Whether the measured value meets the target (NaN never does)."""
+        if not np.isfinite(measured):
+            return False
+        return {">=": measured >= self.value, ">": measured > self.value, "<": measured < self.value}[self.op]
+
+
+@dataclass
+class Evaluation:
+    """A model's test metrics, the targets they are held to and the baselines on the same rows."""
+
+    model: str
+    metrics: dict[str, float]
+    targets: list[Target]
+    baselines: dict[str, dict[str, float]]  # baseline name -> its metrics
+    beats_baselines: dict[str, bool] = field(default_factory=dict)  # baseline name -> model is better
+    notes: list[str] = field(default_factory=list)
+
+    def target_table(self) -> dict[str, dict[str, Any]]:
+        """metric -> {op, value, measured, met}, for manifest.json and reports."""
+        return {
+            t.metric: {
+                "op": t.op,
+                "value": t.value,
+                "measured": self.metrics.get(t.metric),
+                "met": t.met(self.metrics.get(t.metric, float("nan"))),
+            }
+            for t in self.targets
+        }
+
+    @property
+    def passed(self) -> bool:
+        """All targets met and every baseline beaten."""
+        return all(v["met"] for v in self.target_table().values()) and all(self.beats_baselines.values())
+
+
+def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """MAE, MAPE (over rows with actual > 1 % of the median, to keep near-zero rows from dominating),
+    RMSE and Pearson correlation."""
+    actual = np.asarray(actual, np.float64)
+    predicted = np.asarray(predicted, np.float64)
+    error = predicted - actual
+    floor = 0.01 * float(np.median(np.abs(actual))) if actual.size else 0.0
+    usable = np.abs(actual) > floor
+    mape = float(np.mean(np.abs(error[usable]) / np.abs(actual[usable])) * 100) if usable.any() else float("nan")
+    corr = float(np.corrcoef(actual, predicted)[0, 1]) if actual.size > 1 and np.std(predicted) > 0 else float("nan")
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "mape_pct": mape,
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "correlation": corr,
+    }
+
+
+def binary_metrics(actual: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 and false-positive rate of boolean flags."""
+    actual = np.asarray(actual, bool)
+    flagged = np.asarray(flagged, bool)
+    tp = float((actual & flagged).sum())
+    fp = float((~actual & flagged).sum())
+    fn = float((actual & ~flagged).sum())
+    tn = float((~actual & ~flagged).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "accuracy": (tp + tn) / max(tp + tn + fp + fn, 1.0),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "false_positive_rate": fp / (fp + tn) if fp + tn else 0.0,
+        "positives": tp + fn,
+        "rows": tp + tn + fp + fn,
+    }
+
+
+def pr_auc(actual: np.ndarray, score: np.ndarray) -> float:
+    """Area under the precision-recall curve (average precision, step-wise, no interpolation)."""
+    actual = np.asarray(actual, bool)
+    if not actual.any():
+        return float("nan")
+    order = np.argsort(-np.asarray(score, np.float64), kind="stable")
+    hits = actual[order]
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, hits.size + 1)
+    return float(precision[hits].sum() / hits.sum())
+
+
+def threshold_for_recall(actual: np.ndarray, score: np.ndarray, recall: float) -> float:
+    """The highest score threshold (flag = score >= t) whose recall on these rows is at least `recall`."""
+    positives = np.sort(np.asarray(score, np.float64)[np.asarray(actual, bool)])
+    if positives.size == 0:
+        raise ValueError("no positive rows to choose a threshold on")
+    k = int(np.floor((1.0 - recall) * positives.size + 1e-9))
+    return float(positives[min(k, positives.size - 1)])

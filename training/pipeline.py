@@ -1,0 +1,115 @@
+"""Run the chosen training tasks, sequentially or in separate processes, and publish what passes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from training.report import evaluation_json
+from training.tasks import TASK_MODULES
+from training.tasks.common import TrainedModel, TrainSettings, progress
+from training.validate import TelemetryData, load_validated_telemetry
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One training run."""
+
+    data_path: Path
+    incidents_path: Path | None
+    output_dir: Path  # served model directory: <output_dir>/<model>/<version>/
+    report_dir: Path
+    models: tuple[str, ...]
+    settings: TrainSettings
+    parallel: bool = False  # one process per model (two at a time on this 2-core machine)
+    strict: bool = False  # a model that misses a target or a baseline is not published to output_dir
+
+
+@dataclass
+class ModelOutcome:
+    """What happened to one model: trained and published, rejected, or failed."""
+
+    name: str
+    status: str  # "published", "rejected (missed targets)", "failed: ..."
+    entry: dict[str, Any] = field(default_factory=dict)
+
+
+def limit_threads(threads: int) -> None:
+    """Keep TensorFlow and BLAS to `threads` so parallel trainings do not fight over the 2 cores."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def train_one(name: str, data: TelemetryData | None, config: PipelineConfig, threads: int) -> TrainedModel:
+    """Train one task; loads the data itself when run in a worker process."""
+    if name != "reliability_detector":
+        limit_threads(threads)
+    if data is None:
+        data = load_validated_telemetry(config.data_path, config.incidents_path)
+    progress(name, "training")
+    module = importlib.import_module(TASK_MODULES[name])
+    return module.train(data, config.settings)
+
+
+def _entry(model: TrainedModel) -> dict[str, Any]:
+    return {
+        "description": model.description,
+        "evaluation": evaluation_json(model.evaluation),
+        "parity": model.parity,
+        "latency_us": model.latency_us,
+        "split_counts": model.split_counts,
+        "train_seconds": model.train_seconds,
+        "plots": model.plots,
+        "thresholds": model.thresholds,
+        "history": model.history,
+    }
+
+
+def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
+    """Train every chosen model, publish those that may be published, and return the outcomes."""
+    from training.publish import publish
+
+    created = datetime.now(UTC).replace(microsecond=0)
+    trained: dict[str, TrainedModel | BaseException] = {}
+    if config.parallel and len(config.models) > 1:
+        with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+            futures = {n: pool.submit(train_one, n, None, config, 1) for n in config.models}
+            for name, future in futures.items():
+                try:
+                    trained[name] = future.result()
+                except Exception as exc:  # a model's failure is reported, the others still count
+                    trained[name] = exc
+    else:
+        for name in config.models:
+            try:
+                trained[name] = train_one(name, data, config, 2)
+            except Exception as exc:
+                trained[name] = exc
+    outcomes = []
+    for name in config.models:
+        result = trained[name]
+        if isinstance(result, BaseException):
+            progress(name, f"FAILED: {type(result).__name__}: {result}")
+            outcomes.append(ModelOutcome(name, f"failed: {type(result).__name__}: {result}"))
+            continue
+        entry = _entry(result)
+        if config.strict and not result.evaluation.passed:
+            path = publish(result, data.metrics, config.report_dir / "rejected", created)
+            status = "rejected (missed a target or baseline; not published)"
+        else:
+            path = publish(result, data.metrics, config.output_dir, created)
+            status = "published" if result.evaluation.passed else "published (missed a target or baseline)"
+        entry |= {"status": status, "version": path.name, "path": str(path)}
+        progress(name, f"{status}: {path}")
+        outcomes.append(ModelOutcome(name, status, entry))
+    return outcomes

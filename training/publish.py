@@ -1,0 +1,67 @@
+"""Turn a trained model into a self-describing version directory (docs/artifacts.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import onnx
+import pandas as pd
+
+from training.manifest import (
+    FeatureSpec,
+    ModelCard,
+    OutputSpec,
+    ParityReport,
+    training_data_summary,
+    write_model_version,
+)
+from training.tasks.common import TrainedModel
+
+
+def flat_baselines(model: TrainedModel) -> dict[str, float]:
+    """{"persistence.mae": 12.3, ...}: every baseline metric, flattened for the manifest."""
+    return {
+        f"{name}.{metric}": float(value)
+        for name, values in model.evaluation.baselines.items()
+        for metric, value in values.items()
+    }
+
+
+def model_card(model: TrainedModel, metrics_frame: pd.DataFrame) -> ModelCard:
+    """The manifest content training knows: features, outputs, thresholds, metrics, targets, baselines."""
+    parity = ParityReport(
+        int(model.parity["rows"]),
+        float(model.parity["max_abs_diff"]),
+        bool(model.parity["decisions_identical"]),
+        int(model.parity.get("near_threshold_rows", 0)),
+    )
+    return ModelCard(
+        name=model.name,
+        rpc=model.rpc,
+        description=model.description,
+        input_name=model.input_name,
+        input_shape=model.input_shape,
+        features=[FeatureSpec(**f) for f in model.features],  # type: ignore[arg-type]
+        outputs=[OutputSpec(**o) for o in model.outputs],
+        training_data=training_data_summary(metrics_frame),
+        parity=parity,
+        thresholds=model.thresholds,
+        constants=model.constants | {"latency_us": model.latency_us, "split_counts": model.split_counts},
+        metrics={k: float(v) for k, v in model.evaluation.metrics.items()},
+        targets=model.evaluation.target_table(),
+        baselines=flat_baselines(model),
+    )
+
+
+def publish(model: TrainedModel, metrics_frame: pd.DataFrame, output_dir: Path, created: datetime) -> Path:
+    """Write `<output_dir>/<name>/<version>/` atomically; returns the version directory."""
+    if model.example_input is None:
+        raise ValueError(f"{model.name}: no example input to put in the manifest")
+    return write_model_version(
+        output_dir / model.name,
+        onnx.load_from_string(model.onnx_bytes),
+        model_card(model, metrics_frame),
+        model.example_input,
+        created,
+    )

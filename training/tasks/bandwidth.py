@@ -1,0 +1,190 @@
+"""Bandwidth predictor: next-interval throughput of a link from its last 10 samples, with a 90 % interval."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from training.features import BANDWIDTH_FEATURES, frame_with_features
+from training.metrics import Evaluation, Target, regression_metrics
+from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
+from training.tasks.common import (
+    TrainedModel,
+    TrainSettings,
+    keras_progress,
+    progress,
+    run_onnx,
+    sample_rows,
+    seed_everything,
+)
+from training.telemetry_io import infer_interval_s
+from training.validate import TelemetryData
+from training.windows import Windows, make_windows, sort_by_group_time
+
+NAME = "bandwidth_predictor"
+STEPS = 10
+THROUGHPUT = 2  # column of throughput_mbps in the window
+LOG1P_FEATURES = (0, 1, 2, 3, 6)  # rtt, jitter, throughput, loss, cwnd: positive and heavy-tailed
+CATEGORIES: dict[int, tuple[int, ...]] = {4: (1, 2, 3, 4), 5: (1, 2, 3)}  # link_type, network_tier enum codes
+OUTPUTS = [
+    {"name": "predicted_throughput_mbps", "dtype": "float32", "unit": "Mbps", "description": "median forecast"},
+    {"name": "lower_bound_mbps", "dtype": "float32", "unit": "Mbps", "description": "5th percentile forecast"},
+    {"name": "upper_bound_mbps", "dtype": "float32", "unit": "Mbps", "description": "95th percentile forecast"},
+    {
+        "name": "confidence",
+        "dtype": "float32",
+        "unit": "score 0-1",
+        "description": "1 - (upper - lower) / (2 * predicted), clipped to 0-1",
+    },
+]
+
+
+def link_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
+    """Windows of 10 samples of one link (never across links or gaps) and each target's throughput."""
+    frame = sort_by_group_time(frame_with_features(data.metrics, BANDWIDTH_FEATURES), ("node_id", "peer_id"))
+    names = [f.name for f in BANDWIDTH_FEATURES]
+    windows = make_windows(frame, ("node_id", "peer_id"), names, STEPS, infer_interval_s(data.metrics))
+    target = frame["throughput_mbps"].to_numpy(np.float64)[windows.target_rows]
+    return windows, target
+
+
+def _evaluate(windows: np.ndarray, actual: np.ndarray, out: dict[str, np.ndarray]) -> Evaluation:
+    predicted = out["predicted_throughput_mbps"].astype(np.float64)
+    persistence = windows[:, -1, THROUGHPUT].astype(np.float64)
+    moving_average = windows[:, :, THROUGHPUT].astype(np.float64).mean(axis=1)
+    metrics = regression_metrics(actual, predicted)
+    inside = (actual >= out["lower_bound_mbps"]) & (actual <= out["upper_bound_mbps"])
+    metrics |= {"interval_coverage": float(inside.mean()), "mean_confidence": float(out["confidence"].mean())}
+    baselines = {
+        "persistence": regression_metrics(actual, persistence),
+        "moving_average_10": regression_metrics(actual, moving_average),
+    }
+    beats = {name: metrics["mae"] < b["mae"] and metrics["mape_pct"] < b["mape_pct"] for name, b in baselines.items()}
+    return Evaluation(
+        NAME,
+        metrics,
+        [Target("correlation", ">=", 0.98), Target("mape_pct", "<", 5.0)],
+        baselines,
+        beats,
+        notes=["interval is nominally 90 % (5th to 95th percentile heads)"],
+    )
+
+
+def _fit(
+    x: np.ndarray, z: np.ndarray, x_val: np.ndarray, z_val: np.ndarray, preprocessor: Any, settings: TrainSettings
+) -> tuple[Any, dict[str, list[float]]]:
+    import keras
+    import tensorflow as tf
+
+    from training.models import BandwidthArch, bandwidth_model, pinball_loss
+
+    arch = BandwidthArch()
+    scaled, scaled_val = preprocessor.apply(tf.constant(x)).numpy(), preprocessor.apply(tf.constant(x_val)).numpy()
+    model = bandwidth_model(STEPS, scaled.shape[-1], arch)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=pinball_loss(arch.quantiles))
+    history = model.fit(
+        scaled,
+        z[:, None],
+        validation_data=(scaled_val, z_val[:, None]),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[
+            keras_progress(NAME, settings),
+            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
+        ],
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
+    """Windows per link, temporal split, preprocessing fit on train, quantile LSTM, ONNX evaluated on test."""
+    from training.export_keras import (
+        BANDWIDTH_SCORE_RTOL,
+        LogRatioTarget,
+        Preprocessor,
+        bandwidth_serving_function,
+        export_serving_function,
+        no_decisions,
+    )
+
+    started = time.perf_counter()
+    seed_everything(settings.seed)
+    windows, target = link_windows(data)
+    split = temporal_split(windows.frame, ("node_id", "peer_id"))[windows.target_rows]
+    x = windows.inputs
+    tr = np.flatnonzero(split == TRAIN)[
+        sample_rows(int((split == TRAIN).sum()), settings.max_train_windows, settings.seed)
+    ]
+    va = np.flatnonzero(split == VALIDATION)[
+        sample_rows(int((split == VALIDATION).sum()), settings.max_train_windows // 4, settings.seed)
+    ]
+    progress(
+        NAME,
+        f"{len(x)} windows ({windows.dropped_incomplete} with a missing value left out); "
+        f"training on {len(tr)}, validating on {len(va)}",
+    )
+    preprocessor = Preprocessor(log1p_features=LOG1P_FEATURES, categories=CATEGORIES).fit(x[tr])
+    last = x[:, -1, THROUGHPUT].astype(np.float64)
+    log_ratio = LogRatioTarget.fit(last[tr], target[tr])
+    model, history = _fit(
+        x[tr],
+        log_ratio.encode(last[tr], target[tr]),
+        x[va],
+        log_ratio.encode(last[va], target[va]),
+        preprocessor,
+        settings,
+    )
+    serve = bandwidth_serving_function(model, preprocessor, log_ratio)
+    test = np.flatnonzero(split == TEST)
+    exported = export_serving_function(serve, x[test[:2000]], no_decisions, BANDWIDTH_SCORE_RTOL)
+    onnx_bytes = exported.onnx_model.SerializeToString()
+    out = run_onnx(onnx_bytes, x[test])
+    evaluation = _evaluate(x[test], target[test], out)
+    plots: dict[str, str] = {}
+    if settings.plots_dir is not None:
+        from training import plots as p
+
+        d = settings.plots_dir
+        plots["predicted_vs_actual"] = p.predicted_vs_actual(
+            target[test], out["predicted_throughput_mbps"], x[test][:, -1, THROUGHPUT], d / f"{NAME}_pred_vs_actual.png"
+        )
+        plots["residuals"] = p.residual_histogram(
+            target[test], out["predicted_throughput_mbps"], d / f"{NAME}_residuals.png"
+        )
+        plots["training_curves"] = p.training_curves(
+            history, "Bandwidth predictor (pinball loss)", d / f"{NAME}_training.png"
+        )
+    return TrainedModel(
+        name=NAME,
+        rpc="PredictBandwidth",
+        description="LSTM(64)->LSTM(32)->Dense(16)->3 quantile heads over a link's last 10 samples; next "
+        "throughput (Mbps) with a 90 % interval.",
+        onnx_bytes=onnx_bytes,
+        input_name="link_samples",
+        input_shape=[None, STEPS, len(BANDWIDTH_FEATURES)],
+        features=[f.manifest_entry() for f in BANDWIDTH_FEATURES],
+        outputs=OUTPUTS,
+        evaluation=evaluation,
+        constants={
+            "interval_level": 0.9,
+            "preprocessing": preprocessor.to_manifest(),
+            "target": {"kind": "log_ratio_to_last", "mean": log_ratio.mean, "std": log_ratio.std},
+        },
+        parity=exported.parity.to_manifest(),
+        latency_us=exported.latency_us,
+        split_counts=split_counts(split) | {"missing_value_windows": windows.dropped_incomplete},
+        history=history,
+        plots=plots,
+        example_input=x[test][:1],
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
+    """Re-evaluate an exported predictor on other telemetry (every window is test)."""
+    windows, target = link_windows(data)
+    return _evaluate(windows.inputs, target, run_onnx(onnx_bytes, windows.inputs))

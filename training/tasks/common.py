@@ -1,0 +1,112 @@
+"""What every task shares: settings, the trained-model result, and progress output."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training.metrics import Evaluation
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Knobs shared by the tasks (defaults are what `make train-export` uses)."""
+
+    epochs: int = 10  # passes over the (capped) training windows for the Keras models
+    seed: int = 42  # seeds numpy, TensorFlow and the forest
+    batch_size: int = 256  # Keras mini-batch size
+    max_train_windows: int = 60_000  # cap on training windows per Keras model, sampled uniformly over time
+    target_accuracy: float = 0.98  # the design's accuracy-style targets (recall, detection accuracy, ...)
+    plots_dir: Path | None = None  # where to write PNG plots; None skips plotting
+    verbose: bool = True  # per-epoch progress lines on stderr
+
+
+@dataclass
+class TrainedModel:
+    """A trained model, exported to ONNX and evaluated through onnxruntime on the test split."""
+
+    name: str
+    rpc: str
+    description: str
+    onnx_bytes: bytes
+    input_name: str
+    input_shape: list[int | None]
+    features: list[dict[str, Any]]
+    outputs: list[dict[str, str]]
+    evaluation: Evaluation
+    thresholds: dict[str, float] = field(default_factory=dict)
+    constants: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    latency_us: dict[str, float] = field(default_factory=dict)
+    split_counts: dict[str, int] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    plots: dict[str, str] = field(default_factory=dict)
+    example_input: np.ndarray | None = None
+    train_seconds: float = 0.0
+
+
+def progress(model: str, message: str) -> None:
+    """One progress line on stderr, prefixed with the model name and wall time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {model}: {message}", file=sys.stderr, flush=True)
+
+
+def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
+    """Up to `cap` of n row indices, chosen uniformly and kept in time order."""
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed numpy and (when loaded) Keras/TensorFlow, so a rerun trains the same model."""
+    np.random.seed(seed)
+    if "keras" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+def keras_progress(model: str, settings: TrainSettings) -> Any:
+    """A Keras callback that prints one line per epoch (loss and val_loss) through progress()."""
+    import keras
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            if settings.verbose:
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in (logs or {}).items())
+                progress(model, f"epoch {epoch + 1}/{settings.epochs} {shown}")
+
+    return EpochLine()
+
+
+def incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
+    """Bool per row: the row's node and interval overlap an incident window (window join)."""
+    from training.telemetry_io import label_rows_with_incidents
+
+    return label_rows_with_incidents(metrics, incidents)["incident"].to_numpy(dtype=bool)
+
+
+def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch_rows: int = 8192) -> dict[str, np.ndarray]:
+    """Run an exported graph through onnxruntime (what production runs), in batches; outputs by name."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    outputs = [o.name for o in session.get_outputs()]
+    parts = [session.run(None, {name: x[i : i + batch_rows].astype(np.float32)}) for i in range(0, len(x), batch_rows)]
+    if not parts:
+        return {o: np.zeros(0) for o in outputs}
+    return {
+        o: np.concatenate(
+            [p[k].reshape(len(p[k]), -1).squeeze(-1) if p[k].ndim > 1 and p[k].shape[-1] == 1 else p[k] for p in parts]
+        )
+        for k, o in enumerate(outputs)
+    }

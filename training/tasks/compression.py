@@ -1,0 +1,174 @@
+"""Compression selector: a dense classifier that learns the measured-zstd oracle's level choice."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from training.compression_oracle import REFERENCE_LEVEL, ZstdCurves, oracle_levels, throughput_gain
+from training.features import COMPRESSION_FEATURES, feature_matrix
+from training.metrics import Evaluation, Target
+from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
+from training.tasks.common import (
+    TrainedModel,
+    TrainSettings,
+    keras_progress,
+    progress,
+    run_onnx,
+    sample_rows,
+    seed_everything,
+)
+from training.validate import TelemetryData
+
+NAME = "compression_selector"
+LEVELS = 10
+LOG1P_FEATURES = (0, 1, 3, 5)  # throughput, rtt, compression ratio, AMST rate: positive, heavy-tailed
+CATEGORIES: dict[int, tuple[int, ...]] = {2: (1, 2, 3, 4)}  # link_type enum codes
+OUTPUTS = [
+    {"name": "level_probabilities", "dtype": "float32", "unit": "probability 0-1", "description": "per level 0-9"},
+    {"name": "level", "dtype": "int64", "unit": "level 0-9", "description": "argmax of level_probabilities"},
+]
+
+
+def _dataset(data: TelemetryData) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and which are complete (the compression columns are optional in the schema)."""
+    missing = [f.column for f in COMPRESSION_FEATURES if f.column not in data.metrics.columns]
+    if missing:
+        raise ValueError(f"compression_selector needs the optional columns {missing}, which the data lacks")
+    x = feature_matrix(data.metrics, COMPRESSION_FEATURES)
+    return x, np.isfinite(x).all(axis=1)
+
+
+def _evaluate(x: np.ndarray, levels: np.ndarray, curves: ZstdCurves, target: float) -> Evaluation:
+    oracle = oracle_levels(x, curves)
+    gain = throughput_gain(levels, x, curves)
+    fixed = np.full_like(oracle, REFERENCE_LEVEL)
+    metrics = {
+        "accuracy_vs_oracle": float((levels == oracle).mean()),
+        "within_one_level": float((np.abs(levels - oracle) <= 1).mean()),
+    } | gain
+    fixed_gain = throughput_gain(fixed, x, curves)
+    baseline = {"accuracy_vs_oracle": float((fixed == oracle).mean()), **fixed_gain}
+    return Evaluation(
+        NAME,
+        metrics,
+        [Target("accuracy_vs_oracle", ">=", target), Target("gain_vs_level3_pct", ">", 0)],
+        {"fixed_level_3": baseline},
+        {
+            "fixed_level_3": metrics["model_mean_effective_throughput_mbps"]
+            > fixed_gain["model_mean_effective_throughput_mbps"]
+        },
+        notes=[
+            "effective throughput = chunk bytes / (compress + transfer + decompress time), "
+            "with zstd curves measured on this machine (training/data/zstd_curves.json)"
+        ],
+    )
+
+
+def _fit(
+    x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, preprocessor: Any, settings: TrainSettings
+) -> tuple[Any, dict]:
+    import keras
+    import tensorflow as tf
+
+    from training.models import CompressionArch, compression_model
+
+    scaled = preprocessor.apply(tf.constant(x)).numpy()
+    scaled_val = preprocessor.apply(tf.constant(x_val)).numpy()
+    model = compression_model(scaled.shape[-1], CompressionArch())
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(
+        scaled,
+        y,
+        validation_data=(scaled_val, y_val),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[
+            keras_progress(NAME, settings),
+            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
+        ],
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
+    """Oracle labels from measured zstd curves, temporal split, dense softmax model, ONNX evaluated on test."""
+    from training.export_keras import (
+        Preprocessor,
+        compression_serving_function,
+        export_serving_function,
+        level_decisions,
+    )
+
+    started = time.perf_counter()
+    seed_everything(settings.seed)
+    curves = ZstdCurves.load()
+    x, usable = _dataset(data)
+    split = np.where(usable, temporal_split(data.metrics, ("node_id", "peer_id")), -1)
+    labels = np.zeros(len(x), dtype=np.int64)
+    labels[usable] = oracle_levels(x[usable], curves)
+    tr = np.flatnonzero(split == TRAIN)
+    tr = tr[sample_rows(len(tr), 4 * settings.max_train_windows, settings.seed)]  # a small, fast model: more rows
+    va = np.flatnonzero(split == VALIDATION)
+    va = va[sample_rows(len(va), settings.max_train_windows // 4, settings.seed)]
+    share = np.bincount(labels[tr], minlength=LEVELS) / max(len(tr), 1)
+    progress(
+        NAME,
+        f"{int(usable.sum())} rows ({int((~usable).sum())} with a missing value left out); "
+        f"oracle level shares on train: " + " ".join(f"{k}:{s:.2f}" for k, s in enumerate(share)),
+    )
+    preprocessor = Preprocessor(log1p_features=LOG1P_FEATURES, categories=CATEGORIES).fit(x[tr])
+    model, history = _fit(x[tr], labels[tr], x[va], labels[va], preprocessor, settings)
+    serve = compression_serving_function(model, preprocessor)
+    test = np.flatnonzero(split == TEST)
+    exported = export_serving_function(serve, x[test[:2000]], level_decisions)
+    onnx_bytes = exported.onnx_model.SerializeToString()
+    out = run_onnx(onnx_bytes, x[test])
+    evaluation = _evaluate(x[test], out["level"].astype(np.int64), curves, settings.target_accuracy)
+    plots: dict[str, str] = {}
+    if settings.plots_dir is not None:
+        from training import plots as p
+
+        plots["confusion_matrix"] = p.confusion_matrix(
+            labels[test], out["level"], [str(k) for k in range(LEVELS)], settings.plots_dir / f"{NAME}_confusion.png"
+        )
+        plots["training_curves"] = p.training_curves(
+            {k: v for k, v in history.items() if "loss" in k},
+            "Compression selector (cross-entropy)",
+            settings.plots_dir / f"{NAME}_training.png",
+        )
+    return TrainedModel(
+        name=NAME,
+        rpc="SelectCompression",
+        description="Dense 64/32/16 (dropout) -> softmax over levels 0-9, trained on a measured-zstd oracle.",
+        onnx_bytes=onnx_bytes,
+        input_name="compression_features",
+        input_shape=[None, len(COMPRESSION_FEATURES)],
+        features=[f.manifest_entry() for f in COMPRESSION_FEATURES],
+        outputs=OUTPUTS,
+        evaluation=evaluation,
+        constants={"preprocessing": preprocessor.to_manifest(), "oracle_level_share_train": share.tolist()},
+        parity=exported.parity.to_manifest(),
+        latency_us=exported.latency_us,
+        split_counts=split_counts(split) | {"missing_value_rows": int((~usable).sum())},
+        history=history,
+        plots=plots,
+        example_input=x[test][:1],
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
+    """Re-evaluate an exported selector on other telemetry (every row is test)."""
+    x, usable = _dataset(data)
+    out = run_onnx(onnx_bytes, x[usable])
+    return _evaluate(
+        x[usable],
+        out["level"].astype(np.int64),
+        ZstdCurves.load(),
+        float(manifest["targets"]["accuracy_vs_oracle"]["value"]),
+    )

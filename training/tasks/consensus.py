@@ -1,0 +1,214 @@
+"""Consensus latency: an LSTM autoencoder over 20 commit latencies, trained on normal windows only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training.features import CONSENSUS_FEATURE
+from training.metrics import Evaluation, Target, binary_metrics, pr_auc
+from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
+from training.tasks.common import (
+    TrainedModel,
+    TrainSettings,
+    incident_labels,
+    keras_progress,
+    progress,
+    run_onnx,
+    sample_rows,
+    seed_everything,
+)
+from training.telemetry_io import infer_interval_s
+from training.validate import TelemetryData
+from training.windows import Windows, make_windows, sort_by_group_time
+
+NAME = "consensus_latency"
+STEPS = 20
+THRESHOLD_PERCENTILE = 98.0  # of reconstruction error on normal validation windows
+OUTPUTS = [
+    {
+        "name": "reconstruction_error",
+        "dtype": "float32",
+        "unit": "MSE in scaled log units",
+        "description": "mean squared error of the autoencoder's reconstruction of the window",
+    },
+    {"name": "is_high_latency", "dtype": "bool", "unit": "flag", "description": "reconstruction_error > threshold"},
+]
+
+
+def node_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
+    """Windows of 20 consecutive consensus latencies per node, and whether each overlaps a node incident.
+
+    Every link row of a node carries the node's commit latency, so one row per (node, interval) is kept.
+    """
+    metrics = data.metrics
+    labels = incident_labels(metrics, data.incidents)
+    frame = pd.DataFrame(
+        {
+            "node_id": metrics["node_id"].to_numpy(),
+            "peer_id": "",
+            "epoch_time": metrics["epoch_time"].to_numpy(),
+            CONSENSUS_FEATURE.name: CONSENSUS_FEATURE.values(metrics),
+            "incident": labels,
+        }
+    )
+    frame = frame.drop_duplicates(["node_id", "epoch_time"])
+    frame = sort_by_group_time(frame, ("node_id",))
+    windows = make_windows(
+        frame, ("node_id",), [CONSENSUS_FEATURE.name], STEPS, infer_interval_s(metrics), with_target=False
+    )
+    flags = frame["incident"].to_numpy(bool)
+    overlap = np.zeros(len(windows.last_rows), dtype=bool)
+    for lag in range(STEPS):
+        overlap |= flags[windows.last_rows - lag]
+    return windows, overlap
+
+
+class RollingZScore:
+    """Baseline: z of the newest latency against the 19 before it, in log space."""
+
+    @staticmethod
+    def score(x: np.ndarray) -> np.ndarray:
+        logged = np.log1p(np.maximum(x.astype(np.float64), 0.0))
+        history = logged[:, :-1]
+        return np.abs(logged[:, -1] - history.mean(axis=1)) / np.maximum(history.std(axis=1), 1e-6)
+
+
+def _evaluate(
+    labels: np.ndarray, out: dict[str, np.ndarray], baseline_score: np.ndarray, baseline_threshold: float, target: float
+) -> Evaluation:
+    metrics = binary_metrics(labels, out["is_high_latency"]) | {"pr_auc": pr_auc(labels, out["reconstruction_error"])}
+    base = binary_metrics(labels, baseline_score > baseline_threshold) | {"pr_auc": pr_auc(labels, baseline_score)}
+    return Evaluation(
+        NAME,
+        metrics,
+        [Target("accuracy", ">=", target)],
+        {"rolling_zscore": base},
+        {"rolling_zscore": metrics["f1"] > base["f1"]},
+        notes=[
+            "positives: windows overlapping an incident of the node (window join)",
+            "accuracy is dominated by the normal majority: read precision, recall and F1 too",
+        ],
+    )
+
+
+def _fit(x: np.ndarray, x_val: np.ndarray, preprocessor: Any, settings: TrainSettings) -> tuple[Any, dict]:
+    import keras
+    import tensorflow as tf
+
+    from training.models import ConsensusArch, consensus_autoencoder
+
+    scaled = preprocessor.apply(tf.constant(x[..., None])).numpy()
+    scaled_val = preprocessor.apply(tf.constant(x_val[..., None])).numpy()
+    model = consensus_autoencoder(STEPS, ConsensusArch())
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    history = model.fit(
+        scaled,
+        scaled,
+        validation_data=(scaled_val, scaled_val),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[
+            keras_progress(NAME, settings),
+            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
+        ],
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
+    """Fit on normal training windows; threshold = 98th percentile of normal validation error; ONNX on test."""
+    from training.export_keras import (
+        Preprocessor,
+        consensus_serving_function,
+        export_serving_function,
+        threshold_decisions,
+    )
+
+    started = time.perf_counter()
+    seed_everything(settings.seed)
+    windows, labels = node_windows(data)
+    x = windows.inputs[:, :, 0]
+    split = temporal_split(windows.frame, ("node_id",))[windows.last_rows]
+    normal_train = np.flatnonzero((split == TRAIN) & ~labels)
+    tr = normal_train[sample_rows(len(normal_train), settings.max_train_windows // 2, settings.seed)]
+    normal_val = np.flatnonzero((split == VALIDATION) & ~labels)
+    progress(
+        NAME,
+        f"{len(x)} windows ({int(labels.sum())} overlap an incident); training on {len(tr)} normal, "
+        f"threshold from {len(normal_val)} normal validation windows",
+    )
+    preprocessor = Preprocessor(log1p_features=(0,)).fit(x[tr][..., None])
+    va = normal_val[sample_rows(len(normal_val), settings.max_train_windows // 8, settings.seed)]
+    model, history = _fit(x[tr], x[va], preprocessor, settings)
+    provisional = consensus_serving_function(model, preprocessor, threshold=np.inf)
+    from training.export_keras import run_native
+
+    val_error = run_native(provisional, x[normal_val].astype(np.float32))["reconstruction_error"]
+    threshold = float(np.percentile(val_error, THRESHOLD_PERCENTILE))
+    baseline_threshold = float(np.percentile(RollingZScore.score(x[normal_val]), THRESHOLD_PERCENTILE))
+    serve = consensus_serving_function(model, preprocessor, threshold=threshold)
+    test = np.flatnonzero(split == TEST)
+    exported = export_serving_function(
+        serve,
+        x[test[:2000]].astype(np.float32),
+        threshold_decisions("reconstruction_error", "is_high_latency", threshold),
+    )
+    onnx_bytes = exported.onnx_model.SerializeToString()
+    out = run_onnx(onnx_bytes, x[test])
+    evaluation = _evaluate(
+        labels[test], out, RollingZScore.score(x[test]), baseline_threshold, settings.target_accuracy
+    )
+    plots: dict[str, str] = {}
+    if settings.plots_dir is not None:
+        from training import plots as p
+
+        err = out["reconstruction_error"]
+        plots["error_histogram"] = p.error_histogram(
+            err[~labels[test]], err[labels[test]], threshold, settings.plots_dir / f"{NAME}_error_histogram.png"
+        )
+        plots["training_curves"] = p.training_curves(
+            history, "Consensus autoencoder (MSE)", settings.plots_dir / f"{NAME}_training.png"
+        )
+    return TrainedModel(
+        name=NAME,
+        rpc="DetectHighLatency",
+        description="LSTM autoencoder 64/32 -> 32/64 over 20 consensus latencies, trained on normal windows.",
+        onnx_bytes=onnx_bytes,
+        input_name="consensus_latencies_ms",
+        input_shape=[None, STEPS],
+        features=[CONSENSUS_FEATURE.manifest_entry()],
+        outputs=OUTPUTS,
+        evaluation=evaluation,
+        thresholds={"reconstruction_error": threshold},
+        constants={
+            "threshold_percentile": THRESHOLD_PERCENTILE,
+            "preprocessing": preprocessor.to_manifest(),
+            "baseline_zscore_threshold": baseline_threshold,
+        },
+        parity=exported.parity.to_manifest(),
+        latency_us=exported.latency_us,
+        split_counts=split_counts(split) | {"missing_value_windows": windows.dropped_incomplete},
+        history=history,
+        plots=plots,
+        example_input=x[test][:1],
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
+    """Re-evaluate an exported detector on other telemetry (every window is test)."""
+    windows, labels = node_windows(data)
+    x = windows.inputs[:, :, 0]
+    return _evaluate(
+        labels,
+        run_onnx(onnx_bytes, x),
+        RollingZScore.score(x),
+        float(manifest["constants"]["baseline_zscore_threshold"]),
+        float(manifest["targets"]["accuracy"]["value"]),
+    )

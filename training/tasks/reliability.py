@@ -1,0 +1,149 @@
+"""Reliability detector: IsolationForest over a node's reliability metrics, labels from joined incidents."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from training.export_forest import ForestPreprocessing, check_forest_parity, forest_latency_us, forest_to_onnx
+from training.features import RELIABILITY_FEATURES, feature_matrix
+from training.metrics import Evaluation, Target, binary_metrics, pr_auc, threshold_for_recall
+from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
+from training.tasks.common import TrainedModel, TrainSettings, incident_labels, progress, run_onnx
+from training.validate import TelemetryData
+
+NAME = "reliability_detector"
+LOG1P_FEATURES = (1, 2, 3, 4, 5)  # failure, loss, retransmits, burn rate, rtt: heavy right tails
+OUTPUTS = [
+    {
+        "name": "anomaly_score",
+        "dtype": "float32",
+        "unit": "score 0-1",
+        "description": "2^(-mean path length / c(max_samples)); ~0.5 typical, towards 1 anomalous",
+    },
+    {"name": "is_anomaly", "dtype": "bool", "unit": "flag", "description": "anomaly_score >= threshold"},
+]
+
+
+def _dataset(data: TelemetryData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows, incident labels, and rows usable (no missing value: counted, never imputed)."""
+    x = feature_matrix(data.metrics, RELIABILITY_FEATURES)
+    labels = incident_labels(data.metrics, data.incidents)
+    return x, labels, np.isfinite(x).all(axis=1)
+
+
+class ZScoreRule:
+    """Baseline: the largest per-feature |z| against normal training rows, after the same log1p."""
+
+    def __init__(self, x_normal: np.ndarray) -> None:
+        t = ForestPreprocessing(LOG1P_FEATURES).transform(x_normal).astype(np.float64)
+        self.mean, self.std = t.mean(axis=0), np.maximum(t.std(axis=0), 1e-9)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        t = ForestPreprocessing(LOG1P_FEATURES).transform(x).astype(np.float64)
+        return np.max(np.abs((t - self.mean) / self.std), axis=1)
+
+
+def _evaluate(
+    labels: np.ndarray,
+    score: np.ndarray,
+    flag: np.ndarray,
+    baseline_score: np.ndarray,
+    baseline_threshold: float,
+    target: float,
+) -> Evaluation:
+    metrics = binary_metrics(labels, flag) | {"pr_auc": pr_auc(labels, score)}
+    base = binary_metrics(labels, baseline_score >= baseline_threshold) | {"pr_auc": pr_auc(labels, baseline_score)}
+    return Evaluation(
+        model=NAME,
+        metrics=metrics,
+        targets=[Target("recall", ">=", target), Target("pr_auc", ">=", 0.90)],
+        baselines={"zscore_rule": base},
+        beats_baselines={"zscore_rule": metrics["pr_auc"] > base["pr_auc"]},
+    )
+
+
+def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
+    """Fit on normal training rows, choose the threshold on validation, evaluate the ONNX graph on test."""
+    started = time.perf_counter()
+    x, labels, usable = _dataset(data)
+    split = temporal_split(data.metrics, ("node_id", "peer_id"))
+    split = np.where(usable, split, -1)
+    fit_rows = (split == TRAIN) & ~labels
+    progress(
+        NAME,
+        f"fitting IsolationForest(100) on {int(fit_rows.sum())} normal training rows "
+        f"({int((~usable).sum())} rows with a missing value left out)",
+    )
+    prep = ForestPreprocessing(LOG1P_FEATURES)
+    forest = IsolationForest(n_estimators=100, contamination="auto", max_samples="auto", random_state=settings.seed)
+    forest.fit(prep.transform(x[fit_rows]))
+    val = split == VALIDATION
+    val_score = -forest.score_samples(prep.transform(x[val]))
+    threshold = threshold_for_recall(labels[val], val_score, settings.target_accuracy)
+    baseline = ZScoreRule(x[fit_rows])
+    baseline_threshold = threshold_for_recall(labels[val], baseline.score(x[val]), settings.target_accuracy)
+    model = forest_to_onnx(forest, threshold, prep)
+    test = split == TEST
+    parity = check_forest_parity(model, forest, x[test], threshold, prep)
+    onnx_bytes = model.SerializeToString()
+    out = run_onnx(onnx_bytes, x[test])
+    evaluation = _evaluate(
+        labels[test],
+        out["anomaly_score"],
+        out["is_anomaly"],
+        baseline.score(x[test]),
+        baseline_threshold,
+        settings.target_accuracy,
+    )
+    evaluation.notes.append(f"threshold {threshold:.4f} chosen on validation for recall >= {settings.target_accuracy}")
+    plots = {}
+    if settings.plots_dir is not None:
+        from training import plots as p
+
+        plots["pr_curve"] = p.pr_curves(
+            labels[test],
+            {"isolation forest": out["anomaly_score"], "z-score rule": baseline.score(x[test])},
+            settings.plots_dir / f"{NAME}_pr_curve.png",
+        )
+    return TrainedModel(
+        name=NAME,
+        rpc="DetectAnomaly",
+        description="IsolationForest(100 trees) over a node's reliability metrics; score 0-1 with a flag.",
+        onnx_bytes=onnx_bytes,
+        input_name="node_metrics",
+        input_shape=[None, len(RELIABILITY_FEATURES)],
+        features=[f.manifest_entry() for f in RELIABILITY_FEATURES],
+        outputs=OUTPUTS,
+        evaluation=evaluation,
+        thresholds={"anomaly_score": threshold},
+        constants={"preprocessing": prep.to_manifest(), "baseline_zscore_threshold": baseline_threshold},
+        parity=parity.to_manifest(),
+        latency_us={
+            "single_row": forest_latency_us(model, x.shape[1]),
+            "batch_64": forest_latency_us(model, x.shape[1], 64),
+        },
+        split_counts=split_counts(split) | {"missing_value_rows": int((~usable).sum())},
+        plots=plots,
+        example_input=x[test][:1],
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
+    """Re-evaluate an exported detector on other telemetry (every row is test)."""
+    x, labels, usable = _dataset(data)
+    out = run_onnx(onnx_bytes, x[usable])
+    normal = ~labels[usable]
+    baseline = ZScoreRule(x[usable][normal])  # fit on this data's normal rows: a generous baseline
+    base_threshold = float(manifest["constants"]["baseline_zscore_threshold"])
+    return _evaluate(
+        labels[usable],
+        out["anomaly_score"],
+        out["is_anomaly"],
+        baseline.score(x[usable]),
+        base_threshold,
+        float(manifest["targets"]["recall"]["value"]),
+    )

@@ -1,0 +1,71 @@
+"""Sliding windows over per-group time series that never cross a group or a gap in time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of `steps` consecutive rows and the row that follows each (the target row).
+
+    `inputs` is [n, steps, features]; `target_rows` indexes the sorted frame the windows came from;
+    `dropped_incomplete` counts windows left out because a value was missing (reported, not hidden).
+    """
+
+    inputs: np.ndarray
+    target_rows: np.ndarray
+    last_rows: np.ndarray
+    frame: pd.DataFrame
+    dropped_incomplete: int
+
+
+def sort_by_group_time(frame: pd.DataFrame, group_columns: Sequence[str]) -> pd.DataFrame:
+    """Rows ordered by group then time, with a fresh 0..n-1 index."""
+    return frame.sort_values([*group_columns, "epoch_time"], kind="stable").reset_index(drop=True)
+
+
+def make_windows(
+    frame: pd.DataFrame,
+    group_columns: Sequence[str],
+    feature_columns: Sequence[str],
+    steps: int,
+    interval_s: float,
+    with_target: bool = True,
+) -> Windows:
+    """Every run of `steps` consecutive samples of one group (plus the next sample when with_target).
+
+    Consecutive means one `interval_s` apart: a window spanning a collector gap or two groups is skipped.
+    `frame` must already be sorted by sort_by_group_time.
+    """
+    span = steps + 1 if with_target else steps
+    n = len(frame)
+    if n < span:
+        empty = np.zeros((0, steps, len(feature_columns)), dtype=np.float32)
+        return Windows(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), frame, 0)
+    group_codes = frame.groupby(list(group_columns), sort=False).ngroup().to_numpy()
+    times = frame["epoch_time"].to_numpy(dtype=np.float64)
+    start = np.arange(n - span + 1)
+    last = start + span - 1
+    same_group = group_codes[start] == group_codes[last]
+    contiguous = np.isclose(times[last] - times[start], (span - 1) * interval_s)
+    valid = start[same_group & contiguous]
+    values = frame[list(feature_columns)].to_numpy(dtype=np.float32)
+    view = sliding_window_view(values, steps, axis=0)  # [n-steps+1, features, steps]
+    inputs = np.ascontiguousarray(view[valid].transpose(0, 2, 1))
+    target_rows = valid + steps if with_target else valid + steps - 1
+    complete = np.isfinite(inputs).all(axis=(1, 2))
+    if with_target:
+        complete &= np.isfinite(values[target_rows]).all(axis=1)
+    return Windows(
+        inputs=inputs[complete],
+        target_rows=target_rows[complete],
+        last_rows=(valid + steps - 1)[complete],
+        frame=frame,
+        dropped_incomplete=int((~complete).sum()),
+    )
