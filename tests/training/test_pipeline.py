@@ -104,7 +104,7 @@ def test_thresholds_travel_inside_the_graph(trained: tuple) -> None:
     rows = np.asarray([[99.99, 0.0, 0.0, 0.0, 0.1, 5.0], [20.0, 0.6, 0.3, 5000.0, 80.0, 900.0]], np.float32)
     score, flag = session.run(None, {"node_metrics": rows})
     assert ((score >= manifest.thresholds["anomaly_score"]) == flag).all()
-    assert 0.0 < score.min() and score.max() <= 1.0
+    assert score.min() > 0.0 and score.max() <= 1.0
 
 
 def test_reports_show_targets_and_baselines(trained: tuple) -> None:
