@@ -13,13 +13,13 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
 from dwcp.inference.v1 import inference_pb2 as pb
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.codec import SPECS
 from server.metrics import Metrics, serve_metrics
+from server.reflection import enable_reflection
 from server.servicer import AioInferenceServicer, InferenceHandler, InferenceServicer
 from server.settings import Settings
 from server.store import ModelStore
@@ -112,8 +112,7 @@ class InferenceApp:
         servicer = AioInferenceServicer(self.handler) if aio else InferenceServicer(self.handler)
         pb_grpc.add_InferenceServiceServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
-        reflection.enable_server_reflection(names, server)
+        enable_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
     def grpc_options(self) -> list[tuple[str, int]]:
         """Channel options of the server; SO_REUSEPORT only when asked (it lets a second server steal a port)."""

@@ -57,6 +57,16 @@ def test_reflection_lists_the_inference_service(server: RunningServer) -> None:
     assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
 
 
+def test_reflection_resolves_a_method_symbol_as_ghz_asks(server: RunningServer) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(server.channel)
+    request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=f"{SERVICE_NAME}.DetectAnomaly")
+    response = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=5)))
+    assert response.WhichOneof("message_response") == "file_descriptor_response"
+    missing = reflection_pb2.ServerReflectionRequest(file_containing_symbol=f"{SERVICE_NAME}.NoSuchMethod")
+    response = next(iter(stub.ServerReflectionInfo(iter([missing]), timeout=5)))
+    assert response.WhichOneof("message_response") == "error_response"
+
+
 def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return response.read().decode()
