@@ -11,6 +11,7 @@ from types import FrameType
 
 from server.app import InferenceApp
 from server.settings import build_parser, load_settings
+from server.workers import run_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if settings.workers > 1:
+        return run_workers(settings)
     app = InferenceApp(settings)
     stop = threading.Event()
 

@@ -31,10 +31,13 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def write_ready_file(path: Path, grpc_port: int, metrics_port: int) -> None:
+def write_ready_file(path: Path, grpc_port: int, metrics_port: int, workers: list[dict] | None = None) -> None:
     """Write the bound ports as JSON atomically (a reader sees the whole file or none)."""
+    content: dict[str, object] = {"grpc_port": grpc_port, "metrics_port": metrics_port, "pid": os.getpid()}
+    if workers is not None:
+        content["workers"] = workers
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"grpc_port": grpc_port, "metrics_port": metrics_port, "pid": os.getpid()}))
+    temporary.write_text(json.dumps(content))
     os.replace(temporary, path)
 
 

@@ -25,9 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     default_port = int(os.environ.get(ENV_PREFIX + "GRPC_PORT", Settings.grpc_port))
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"Server address (default {DEFAULT_HOST}).")
     parser.add_argument("--port", type=int, default=default_port, help=f"gRPC port (default {default_port}).")
-    parser.add_argument(
-        "--service", default="", help="Service name to ask about; empty (default) is the whole server."
-    )
+    parser.add_argument("--service", default="", help="Service name to ask about; empty (default) is the whole server.")
     parser.add_argument("--timeout-s", type=float, default=2.0, help="Deadline of the check in seconds (default 2).")
     return parser
 

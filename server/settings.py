@@ -37,6 +37,9 @@ class Settings:
     server_mode: str = field(
         default="thread", metadata=_doc("Concurrency model: 'thread' (sync thread pool) or 'aio' (asyncio).")
     )
+    workers: int = field(
+        default=1, metadata=_doc("Server processes sharing --grpc-port (SO_REUSEPORT); each has its own metrics port.")
+    )
     reuse_port: int = field(
         default=0, metadata=_doc("1 lets several server processes share --grpc-port (SO_REUSEPORT); 0 refuses.")
     )
@@ -53,8 +56,8 @@ class Settings:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.max_batch_items < 1:
             raise ValueError(f"max_batch_items must be at least 1, not {self.max_batch_items}")
-        if self.grpc_threads < 1 or self.ort_intra_op_threads < 1:
-            raise ValueError("grpc_threads and ort_intra_op_threads must be at least 1")
+        if min(self.grpc_threads, self.ort_intra_op_threads, self.workers) < 1:
+            raise ValueError("grpc_threads, ort_intra_op_threads and workers must be at least 1")
         if not -1 <= self.metrics_port <= 65535 or not 0 <= self.grpc_port <= 65535:
             raise ValueError("grpc_port must be 0-65535 and metrics_port -1-65535")
 
@@ -74,8 +77,10 @@ def _convert(kind: object, text: str) -> object:
         return int(text)
     if kind in (float, "float"):
         return float(text)
-    if kind in ("Path", "Path | None"):
+    if kind == "Path | None":
         return Path(text) if text else None
+    if kind == "Path":
+        return Path(text)
     return text
 
 

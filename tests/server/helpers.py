@@ -122,7 +122,7 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def start_subprocess(model_dir: Path, ready_file: Path, *flags: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+def start_subprocess(model_dir: Path, ready_file: Path, *flags: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Run `python -m server` on free ports and wait for its ready file; returns (process, ports)."""
     command = [sys.executable, "-m", "server", "--grpc-port", "0", "--metrics-port", "0"]
     command += ["--model-dir", str(model_dir), "--ready-file", str(ready_file), *flags]

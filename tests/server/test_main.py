@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -83,3 +84,27 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(model_dir: Path, tmp
     assert outcomes == [2, 2, 2, 2], stderr.decode()[-2000:]
     assert process.returncode == 0
     assert "draining" in stderr.decode()
+
+
+def _ok_count(metrics_port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    prefix = 'dwcp_inference_rpc_duration_seconds_count{code="OK",method="DetectAnomaly"}'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_workers_share_the_port_and_drain_together(model_dir: Path, tmp_path: Path) -> None:
+    process, ready = start_subprocess(model_dir, tmp_path / "ready.json", "--workers", "2")
+    try:
+        assert len(ready["workers"]) == 2 and all(w["grpc_port"] == ready["grpc_port"] for w in ready["workers"])
+        request = build_request("DetectAnomaly", random_inputs("DetectAnomaly", 1))
+        options = [("grpc.use_local_subchannel_pool", 1)]  # one TCP connection per channel
+        for _ in range(16):
+            with grpc.insecure_channel(f"127.0.0.1:{ready['grpc_port']}", options=options) as channel:
+                pb_grpc.InferenceServiceStub(channel).DetectAnomaly(request, timeout=10)
+        counts = [_ok_count(w["metrics_port"]) for w in ready["workers"]]
+        assert sum(counts) == 16 and min(counts) > 0, counts  # the kernel spread connections over both
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
