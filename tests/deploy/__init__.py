@@ -1,0 +1,1 @@
+"""Tests of the deployment: the Dockerfile, its serving recipe, and the Kubernetes manifests (deploy/)."""
