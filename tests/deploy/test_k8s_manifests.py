@@ -1,0 +1,166 @@
+"""Invariants of deploy/k8s: ports and probes match the server's settings, labels select the pods, rules match."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from server.app import SERVICE_NAME
+from server.settings import Settings, load_settings
+from tests.deploy.dockerfile import ROOT, env_values, stage
+
+K8S = ROOT / "deploy" / "k8s"
+RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
+MANIFESTS = sorted(K8S.glob("*.yaml"))
+KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule")
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+@pytest.fixture(scope="module")
+def objects() -> dict[str, dict[str, Any]]:
+    """Every Kubernetes object in deploy/k8s by kind (one of each)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in MANIFESTS:
+        for doc in _load(path):
+            if doc["kind"] == "Kustomization":
+                continue
+            assert doc["kind"] not in found, f"two {doc['kind']} objects"
+            found[doc["kind"]] = doc
+    assert sorted(found) == sorted(KINDS)
+    return found
+
+
+def _container(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    containers = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _pod_labels(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _effective_settings(objects: dict[str, dict[str, Any]]) -> Settings:
+    """The server's settings in the pod: the image's ENTRYPOINT flags and ENV, then the container's args and env."""
+    serving = stage("serving")
+    entrypoint = serving.one("ENTRYPOINT").exec_form()
+    assert entrypoint[:3] == ["python", "-m", "server"]
+    container = _container(objects)
+    assert "command" not in container, "the image's ENTRYPOINT starts the server"
+    environ = env_values(serving) | {e["name"]: e["value"] for e in container.get("env", [])}
+    return load_settings([*entrypoint[3:], *container.get("args", [])], environ)
+
+
+def _ports(container: dict[str, Any]) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container["ports"]}
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[p.name for p in MANIFESTS])
+def test_every_manifest_parses_and_names_its_object(path: Path) -> None:
+    docs = _load(path)
+    assert docs, f"{path.name} is empty"
+    for doc in docs:
+        assert {"apiVersion", "kind"} <= set(doc)
+        if doc["kind"] != "Kustomization":
+            assert doc["metadata"]["name"] == "dwcp-inference"
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    (kustomization,) = _load(K8S / "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in MANIFESTS if p.name != "kustomization.yaml")
+
+
+def test_container_ports_are_the_servers_ports(objects: dict[str, dict[str, Any]]) -> None:
+    settings = _effective_settings(objects)
+    assert _ports(_container(objects)) == {"grpc": settings.grpc_port, "metrics": settings.metrics_port}
+    assert (settings.grpc_port, settings.metrics_port) == (Settings.grpc_port, Settings.metrics_port)
+    assert settings.host == "0.0.0.0", "the server must listen on the pod's address for probes and clients"
+    assert settings.workers == 1, "one process per pod: the ServiceMonitor scrapes one metrics port"
+    assert str(settings.model_dir) == "/app/models"
+
+
+def test_probes_ask_grpc_health_on_the_grpc_port(objects: dict[str, dict[str, Any]]) -> None:
+    container = _container(objects)
+    grpc_port = _ports(container)["grpc"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert set(container[probe]) & {"grpc", "httpGet", "tcpSocket", "exec"} == {"grpc"}, probe
+        assert container[probe]["grpc"]["port"] == grpc_port, probe
+        # The server reports health for "" (everything) and for the inference service.
+        assert container[probe]["grpc"].get("service", "") in ("", SERVICE_NAME), probe
+    assert container["readinessProbe"]["grpc"]["service"] == SERVICE_NAME
+
+
+def test_termination_outlasts_prestop_and_drain(objects: dict[str, dict[str, Any]]) -> None:
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    command = _container(objects)["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    prestop_s = float(command[1])
+    grace_s = _effective_settings(objects).grace_period_s
+    assert prestop_s >= 2, "endpoints need a moment to drop before SIGTERM"
+    assert pod["terminationGracePeriodSeconds"] > prestop_s + grace_s
+
+
+def test_pod_runs_as_the_images_non_root_user(objects: dict[str, dict[str, Any]]) -> None:
+    security = objects["Deployment"]["spec"]["template"]["spec"]["securityContext"]
+    uid = stage("serving").all("USER")[-1].args.split(":")[0]
+    assert security["runAsNonRoot"] is True
+    assert str(security["runAsUser"]) == uid
+    assert _container(objects)["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_resources_are_set_for_the_autoscaler(objects: dict[str, dict[str, Any]]) -> None:
+    resources = _container(objects)["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
+
+
+def test_deployment_selector_matches_its_pods(objects: dict[str, dict[str, Any]]) -> None:
+    deployment = objects["Deployment"]
+    assert _selects(deployment["spec"]["selector"]["matchLabels"], _pod_labels(objects))
+
+
+def test_service_is_headless_and_selects_the_pods(objects: dict[str, dict[str, Any]]) -> None:
+    service = objects["Service"]["spec"]
+    assert service["clusterIP"] == "None", "headless, so dns:/// resolves every pod"
+    assert _selects(service["selector"], _pod_labels(objects))
+    container_ports = _ports(_container(objects))
+    ports = {p["name"]: p for p in service["ports"]}
+    assert set(ports) == {"grpc", "metrics"}
+    for name, port in ports.items():
+        assert port["port"] == container_ports[name]
+        assert port["targetPort"] in container_ports
+
+
+def test_pdb_and_hpa_target_the_deployment(objects: dict[str, dict[str, Any]]) -> None:
+    pdb, hpa = objects["PodDisruptionBudget"]["spec"], objects["HorizontalPodAutoscaler"]["spec"]
+    assert _selects(pdb["selector"]["matchLabels"], _pod_labels(objects))
+    target = hpa["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", objects["Deployment"]["metadata"]["name"])
+    assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
+    assert pdb["maxUnavailable"] < hpa["minReplicas"] <= objects["Deployment"]["spec"]["replicas"] <= hpa["maxReplicas"]
+
+
+def test_servicemonitor_scrapes_the_metrics_port(objects: dict[str, dict[str, Any]]) -> None:
+    monitor = objects["ServiceMonitor"]["spec"]
+    assert _selects(monitor["selector"]["matchLabels"], objects["Service"]["metadata"]["labels"])
+    assert [e["port"] for e in monitor["endpoints"]] == ["metrics"]
+    assert all(e["path"] == "/metrics" for e in monitor["endpoints"])
+
+
+def test_prometheusrule_groups_are_the_prometheus_rules(objects: dict[str, dict[str, Any]]) -> None:
+    assert RULES.is_file(), "deploy/prometheus/rules.yml is the source of the PrometheusRule"
+    assert objects["PrometheusRule"]["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+    check = [sys.executable, str(K8S / "render_rules.py"), "--check"]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
