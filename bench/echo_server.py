@@ -1,0 +1,121 @@
+"""The transport floor: a minimal Python gRPC server answering every InferenceService RPC with a same-size payload.
+
+It decodes nothing and runs nothing: a generic handler takes the request bytes and returns as many bytes,
+an unknown field any client decodes as an empty response. ghz against it measures what grpcio in Python
+and the loopback cost before the server does any work.
+
+    python -m bench.echo_server --grpc-port 0 --ready-file /tmp/echo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from dwcp.inference.v1 import inference_pb2 as pb
+
+SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
+UNKNOWN_FIELD_NUMBER = 1000  # not used by any response message, so decoders skip it
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@cache
+def same_size_payload(size: int) -> bytes:
+    """`size` bytes that decode as an empty message carrying one unknown length-delimited field."""
+    tag = _varint(UNKNOWN_FIELD_NUMBER << 3 | 2)
+    if size < len(tag) + 1:
+        return b""
+    body = size - len(tag) - 1
+    while len(tag) + len(_varint(body)) + body > size:
+        body -= 1
+    return tag + _varint(body) + b"\x00" * body
+
+
+def _echo(request: bytes, _context: Any) -> bytes:
+    return same_size_payload(len(request))
+
+
+async def _echo_async(request: bytes, _context: Any) -> bytes:
+    return same_size_payload(len(request))
+
+
+def _handler(behaviour: Callable[..., Any]) -> grpc.GenericRpcHandler:
+    methods = {m.name: grpc.unary_unary_rpc_method_handler(behaviour) for m in SERVICE.methods}
+    return grpc.method_handlers_generic_handler(SERVICE.full_name, methods)
+
+
+def _ready(path: Path | None, port: int) -> None:
+    if path is not None:
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps({"grpc_port": port, "metrics_port": -1, "pid": os.getpid()}))
+        os.replace(temporary, path)
+
+
+def serve_threads(args: argparse.Namespace) -> None:
+    """Thread-pool flavour (like the server's default mode)."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=args.grpc_threads), options=[("grpc.so_reuseport", args.reuse_port)]
+    )
+    server.add_generic_rpc_handlers((_handler(_echo),))
+    port = server.add_insecure_port(f"{args.host}:{args.grpc_port}")
+    server.start()
+    _ready(args.ready_file, port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=1).wait()
+
+
+async def serve_aio(args: argparse.Namespace) -> None:
+    """asyncio flavour (like the server's --server-mode aio)."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", args.reuse_port)])
+    server.add_generic_rpc_handlers((_handler(_echo_async),))
+    port = server.add_insecure_port(f"{args.host}:{args.grpc_port}")
+    await server.start()
+    _ready(args.ready_file, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(grace=1)
+
+
+def main() -> None:
+    """Parse flags and serve until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m bench.echo_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="Address to bind (loopback by default).")
+    parser.add_argument("--grpc-port", type=int, default=0, help="Port; 0 picks a free one.")
+    parser.add_argument("--reuse-port", type=int, default=0, help="1 lets several processes share the port.")
+    parser.add_argument("--ready-file", type=Path, default=None, help="Write {grpc_port, pid} JSON here once up.")
+    parser.add_argument("--grpc-threads", type=int, default=4, help="Worker threads (thread mode).")
+    parser.add_argument("--server-mode", choices=("thread", "aio"), default="thread", help="Concurrency model.")
+    args = parser.parse_args()
+    if args.server_mode == "aio":
+        asyncio.run(serve_aio(args))
+    else:
+        serve_threads(args)
+
+
+if __name__ == "__main__":
+    main()

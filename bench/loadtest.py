@@ -1,0 +1,121 @@
+"""The latency gate: ghz per RPC at a stated rate (single and batch requests), then a ramp to the highest rate.
+
+    .venv/bin/python -m bench.loadtest --model-dir models --rate 1000
+
+Starts the server on 127.0.0.1 (free port, ready file), builds request payloads from synthetic telemetry,
+and for every RPC runs ghz at --rate requests per second, one RPC at a time, with single-item and
+--batch-item requests. Each RPC is then ramped through --ramp-rates (single items) until p99 reaches the
+budget, an error occurs or the rate is not reached. Writes ghz JSON and summary.md to --out. Exits 1
+when any RPC at --rate has p99 at or over the budget or any error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.ghz import Load, Summary, find_max_rate, run_ghz
+from bench.payloads import RPCS, SERVICE, build_pools, build_requests, load_telemetry, write_ghz_data
+from bench.processes import serve, server_command
+from bench.tables import check_model_dir, markdown_table
+
+REQUESTS_PER_FILE = 64  # distinct requests ghz sends round-robin
+WARMUP_S = 1.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags of the load test."""
+    parser = argparse.ArgumentParser(prog="python -m bench.loadtest", description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=Path("models"), help="Model directory to serve.")
+    parser.add_argument("--rate", type=int, default=1000, help="Gate rate: requests per second per RPC.")
+    parser.add_argument("--batch", type=int, default=32, help="Items per request of the batch phase.")
+    parser.add_argument("--duration-s", type=float, default=10.0, help="Length of each constant-rate phase.")
+    parser.add_argument(
+        "--ramp-rates", default="1000,2000,3000,4000,5000,6000,8000", help="Ramp steps (rps), comma separated."
+    )
+    parser.add_argument("--ramp-step-s", type=float, default=3.0, help="Length of each ramp step.")
+    parser.add_argument("--budget-ms", type=float, default=10.0, help="p99 budget in milliseconds.")
+    parser.add_argument("--concurrency", type=int, default=32, help="ghz workers (requests in flight at most).")
+    parser.add_argument("--connections", type=int, default=4, help="HTTP/2 connections ghz spreads them over.")
+    parser.add_argument("--processes", type=int, default=1, help="Server processes sharing the port.")
+    parser.add_argument("--server-args", default="", help="Extra flags for `python -m server`, one string.")
+    parser.add_argument("--data", type=Path, default=None, help="Telemetry Parquet (default: generated).")
+    parser.add_argument("--out", type=Path, default=Path("reports/loadtest"), help="Report folder.")
+    return parser.parse_args(argv)
+
+
+def _row(rpc: str, batch: int, target: int, s: Summary, ok: bool) -> list[object]:
+    return [rpc, batch, target, s.rps, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, s.errors, "pass" if ok else "FAIL"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the gate and the ramp; 0 when every RPC holds the budget at the gate rate."""
+    args = parse_args(argv)
+    check_model_dir(args.model_dir)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    pools = build_pools(load_telemetry(args.data))
+    data: dict[tuple[str, int], Path] = {}
+    sizes: dict[tuple[str, int], int] = {}
+    for rpc in RPCS:
+        for batch in (1, args.batch):
+            data[rpc, batch] = args.out / f"data-{rpc}-b{batch}.json"
+            sizes[rpc, batch] = write_ghz_data(build_requests(pools, rpc, batch, REQUESTS_PER_FILE), data[rpc, batch])
+    gate_rows, ramp_rows, failures = [], [], []
+    results: dict[str, object] = {}
+    command = server_command(args.model_dir, shlex.split(args.server_args))
+    with serve(command, args.processes, args.out) as server:
+        for rpc in RPCS:
+            method = f"{SERVICE}.{rpc}"
+            load = Load(args.rate, args.duration_s, args.concurrency, args.connections)
+            run_ghz(server.target, method, data[rpc, 1], Load(args.rate, WARMUP_S, args.concurrency, args.connections))
+            for batch in (1, args.batch):
+                s = run_ghz(server.target, method, data[rpc, batch], load, args.out / f"{rpc}-b{batch}-gate.json")
+                ok = s.within(args.budget_ms, args.rate)
+                gate_rows.append(_row(rpc, batch, args.rate, s, ok))
+                results[f"{rpc}/b{batch}/gate"] = asdict(s)
+                if not ok:
+                    failures.append(f"{rpc} batch {batch}: p99 {s.p99_ms:.2f} ms, {s.rps:.0f} rps, {s.errors} errors")
+                print(f"gate {rpc} batch {batch}: {s.rps:.0f} rps p99 {s.p99_ms:.2f} ms errors {s.errors}", flush=True)
+            rates = [int(r) for r in args.ramp_rates.split(",")]
+            step = Load(0, args.ramp_step_s, args.concurrency, args.connections)
+            best, steps = find_max_rate(server.target, method, data[rpc, 1], rates, step, args.budget_ms, args.out)
+            for rate, s, ok in steps:
+                ramp_rows.append(_row(rpc, 1, rate, s, ok))
+                results[f"{rpc}/b1/ramp/{rate}"] = asdict(s)
+                print(f"ramp {rpc} {rate} rps: {s.rps:.0f} rps p99 {s.p99_ms:.2f} ms errors {s.errors}", flush=True)
+            results[f"{rpc}/max_rate_rps"] = best
+    elapsed_s = time.monotonic() - started
+    headers = ["rpc", "items/request", "target rps", "achieved rps", "p50 ms", "p90 ms", "p99 ms", "max ms"]
+    headers += ["errors", "verdict"]
+    maxima = [[rpc, results[f"{rpc}/max_rate_rps"]] for rpc in RPCS]
+    summary = "\n\n".join(
+        [
+            "# Load test",
+            f"Server: {args.processes} process(es) `{' '.join(command[1:])}`; models {args.model_dir}; ghz "
+            f"{args.concurrency} workers over {args.connections} connections on the same machine; budget p99 < "
+            f"{args.budget_ms:g} ms; {args.duration_s:g} s per gate phase; run took {elapsed_s:.0f} s.",
+            "Request sizes (bytes): " + ", ".join(f"{r} b{b} {n}" for (r, b), n in sorted(sizes.items())),
+            f"## Gate at {args.rate} rps per RPC (one RPC at a time)",
+            markdown_table(headers, gate_rows),
+            f"## Ramp (single items, {args.ramp_step_s:g} s per step, stops at the first miss)",
+            markdown_table(headers, ramp_rows),
+            "## Highest rate holding p99 under budget (single items)",
+            markdown_table(["rpc", "rps"], maxima),
+            "## Verdict",
+            "PASS" if not failures else "FAIL: " + "; ".join(failures),
+        ]
+    )
+    (args.out / "summary.md").write_text(summary + "\n")
+    (args.out / "summary.json").write_text(json.dumps(results, indent=1))
+    print(summary)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

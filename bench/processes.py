@@ -1,0 +1,117 @@
+"""Start the inference server (one or more processes sharing a port) or the echo server on loopback, and stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Running:
+    """Processes serving one gRPC port on 127.0.0.1."""
+
+    grpc_port: int
+    metrics_ports: list[int]
+    pids: list[int]
+
+    @property
+    def target(self) -> str:
+        """host:port for ghz and channels."""
+        return f"{HOST}:{self.grpc_port}"
+
+
+def _wait_ready(process: subprocess.Popen[bytes], ready: Path, log: Path) -> dict[str, int]:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ready.exists():
+            return dict(json.loads(ready.read_text()))
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {process.returncode} before it was ready; log {log}:\n{tail}")
+        time.sleep(0.05)
+    raise RuntimeError(f"server not ready within {READY_TIMEOUT_S:.0f} s; log {log}")
+
+
+def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python"), env.get("PYTHONPATH", "")])
+    return env
+
+
+@contextmanager
+def serve(command: Sequence[str], processes: int, log_dir: Path) -> Iterator[Running]:
+    """Run `command` (a server taking --grpc-port, --reuse-port, --ready-file) as `processes` processes on one port.
+
+    The first process picks a free port; the others join it with SO_REUSEPORT, so the kernel spreads
+    connections over them.
+    """
+    started: list[subprocess.Popen[bytes]] = []
+    metrics_ports: list[int] = []
+    port = 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="dwcp-bench-") as scratch:
+            for index in range(processes):
+                ready = Path(scratch) / f"ready-{index}.json"
+                log = log_dir / f"server-{index}.log"
+                flags = ["--grpc-port", str(port), "--reuse-port", "1" if processes > 1 else "0"]
+                with log.open("wb") as out:
+                    process = subprocess.Popen(
+                        [*command, *flags, "--ready-file", str(ready)],
+                        cwd=ROOT,
+                        env=_env(),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                started.append(process)
+                info = _wait_ready(process, ready, log)
+                port = int(info["grpc_port"])
+                metrics_ports.append(int(info.get("metrics_port", -1)))
+        yield Running(port, metrics_ports, [p.pid for p in started])
+    finally:
+        _stop(started)
+
+
+def server_command(model_dir: Path, extra: Sequence[str] = ()) -> list[str]:
+    """`python -m server` on loopback with free metrics ports and the given model directory."""
+    return [
+        sys.executable,
+        "-m",
+        "server",
+        "--host",
+        HOST,
+        "--metrics-port",
+        "0",
+        "--model-dir",
+        str(model_dir),
+        *extra,
+    ]
+
+
+def echo_command(extra: Sequence[str] = ()) -> list[str]:
+    """The echo server (bench/echo_server.py): every RPC answered with as many bytes as its request."""
+    return [sys.executable, "-m", "bench.echo_server", *extra]
