@@ -56,6 +56,9 @@ class Metrics:
             ["model", "result"],
             registry=registry,
         )
+        self.in_flight = Gauge(
+            "dwcp_inference_rpcs_in_flight", "RPCs being handled right now, by method.", ["method"], registry=registry
+        )
         self.budget_s = Gauge(
             "dwcp_inference_latency_budget_seconds", "The configured per-RPC latency budget.", registry=registry
         )

@@ -62,6 +62,8 @@ class InferenceHandler:
     def handle(self, rpc: str, request: Any) -> Message:
         """Answer one RPC or raise RpcError; never lets another exception reach the caller."""
         start_s, code, items = time.perf_counter(), "OK", 0
+        in_flight = self.metrics.in_flight.labels(rpc)
+        in_flight.inc()
         try:
             if rpc == "GetModelInfo":
                 return self._model_info(request)
@@ -82,6 +84,7 @@ class InferenceHandler:
             code = grpc.StatusCode.INTERNAL.name
             raise RpcError(grpc.StatusCode.INTERNAL, "internal error; see the server log") from None
         finally:
+            in_flight.dec()
             self.metrics.observe_rpc(rpc, code, time.perf_counter() - start_s, items)
 
     def _model_info(self, request: pb.GetModelInfoRequest) -> pb.GetModelInfoResponse:

@@ -21,6 +21,16 @@ from server.settings import Settings
 from tests.server.helpers import ROOT, build_request, random_inputs, start_subprocess, subprocess_env
 from tests.server.model_factory import DEFAULT_VERSION, write_version
 
+IN_FLIGHT = 'dwcp_inference_rpcs_in_flight{method="PredictBandwidth"}'
+OK_ANOMALY = 'dwcp_inference_rpc_duration_seconds_count{code="OK",method="DetectAnomaly"}'
+
+
+def _metric(metrics_port: int, sample: str) -> float:
+    """One sample's value from a server's /metrics page (0 when absent)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample + " "))
+
 
 def test_help_documents_every_option() -> None:
     result = subprocess.run(
@@ -74,7 +84,10 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(model_dir: Path, tmp
         threads = [threading.Thread(target=predict) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(0.15)  # all four are now being served (each takes ~0.3 s, two at a time)
+        deadline = time.monotonic() + 10
+        while _metric(ports["metrics_port"], IN_FLIGHT) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _metric(ports["metrics_port"], IN_FLIGHT) == 4  # each takes >= 0.3 s: all four are in flight
         process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(timeout=20)
@@ -86,13 +99,6 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(model_dir: Path, tmp
     assert "draining" in stderr.decode()
 
 
-def _ok_count(metrics_port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    prefix = 'dwcp_inference_rpc_duration_seconds_count{code="OK",method="DetectAnomaly"}'
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
-
-
 def test_workers_share_the_port_and_drain_together(model_dir: Path, tmp_path: Path) -> None:
     process, ready = start_subprocess(model_dir, tmp_path / "ready.json", "--workers", "2")
     try:
@@ -102,7 +108,7 @@ def test_workers_share_the_port_and_drain_together(model_dir: Path, tmp_path: Pa
         for _ in range(16):
             with grpc.insecure_channel(f"127.0.0.1:{ready['grpc_port']}", options=options) as channel:
                 pb_grpc.InferenceServiceStub(channel).DetectAnomaly(request, timeout=10)
-        counts = [_ok_count(w["metrics_port"]) for w in ready["workers"]]
+        counts = [_metric(w["metrics_port"], OK_ANOMALY) for w in ready["workers"]]
         assert sum(counts) == 16 and min(counts) > 0, counts  # the kernel spread connections over both
     finally:
         process.send_signal(signal.SIGTERM)
