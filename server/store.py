@@ -65,7 +65,12 @@ class ModelStore:
                 return 0
             self._warned_missing = False
             swapped = 0
-            for model_dir in _visible_dirs(self.model_dir):
+            try:
+                model_dirs = _visible_dirs(self.model_dir)
+            except OSError as exc:
+                log.warning("cannot list %s: %s", self.model_dir, exc)
+                return 0
+            for model_dir in model_dirs:
                 swapped += self._reload_model(model_dir)
             if swapped:
                 self.on_change()
@@ -73,7 +78,12 @@ class ModelStore:
 
     def _reload_model(self, model_dir: Path) -> int:
         current = next((m for m in self._by_rpc.values() if m.name == model_dir.name), None)
-        for version_dir in reversed(_visible_dirs(model_dir)):
+        try:
+            version_dirs = _visible_dirs(model_dir)
+        except OSError as exc:  # removed or unreadable while scanning: try again at the next poll
+            log.warning("cannot list %s: %s", model_dir, exc)
+            return 0
+        for version_dir in reversed(version_dirs):
             if current is not None and version_dir.name <= current.version:
                 return 0  # never go back to an older version than the one serving
             fingerprint = _fingerprint(version_dir)

@@ -139,3 +139,18 @@ def test_hot_reload_under_concurrent_load_fails_no_request(own_model_dir: Path, 
             thread.join(timeout=10)
     assert errors == []
     assert all(seen[rpc] == {DEFAULT_VERSION, NEW} for rpc in rpcs), seen
+
+
+def test_polling_picks_up_a_new_version_without_a_signal(own_model_dir: Path) -> None:
+    with running_server(own_model_dir, reload_interval_s=0.1) as running:
+        write_version(own_model_dir, "reliability_detector", NEW, seed=1)
+        deadline = time.monotonic() + 10
+        while _served_version(running.stub) != NEW and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _served_version(running.stub) == NEW
+        loaded = {"model": "reliability_detector", "version": NEW, "rpc": "DetectAnomaly"}
+        samples = [s for m in running.registry.collect() for s in m.samples if s.name == "dwcp_inference_model_loaded"]
+        assert [s.labels["version"] for s in samples if s.labels["model"] == "reliability_detector"] == [NEW]
+        assert all(
+            s.labels[k] == v for s in samples if s.labels["model"] == "reliability_detector" for k, v in loaded.items()
+        )
