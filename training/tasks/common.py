@@ -80,7 +80,7 @@ def keras_progress(model: str, settings: TrainSettings) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             if settings.verbose:
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in (logs or {}).items())
-                progress(model, f"epoch {epoch + 1}/{settings.epochs} {shown}")
+                progress(model, f"epoch {epoch + 1}/{self.params.get('epochs', settings.epochs)} {shown}")
 
     return EpochLine()
 
