@@ -110,3 +110,18 @@ def threshold_for_recall(actual: np.ndarray, score: np.ndarray, recall: float) -
         raise ValueError("no positive rows to choose a threshold on")
     k = int(np.floor((1.0 - recall) * positives.size + 1e-9))
     return float(positives[min(k, positives.size - 1)])
+
+
+def threshold_for_best_f1(actual: np.ndarray, score: np.ndarray) -> float:
+    """The score threshold (flag = score >= t) with the highest F1 on these rows."""
+    actual = np.asarray(actual, bool)
+    if not actual.any():
+        raise ValueError("no positive rows to choose a threshold on")
+    order = np.argsort(-np.asarray(score, np.float64), kind="stable")
+    ranked = np.asarray(score, np.float64)[order]
+    tp = np.cumsum(actual[order])
+    flagged = np.arange(1, ranked.size + 1)
+    f1 = 2 * tp / (flagged + actual.sum())
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]  # a threshold flags every row tied with it
+    best = int(np.argmax(np.where(last_of_tie, f1, -1.0)))
+    return float(ranked[best])

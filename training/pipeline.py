@@ -29,6 +29,7 @@ class PipelineConfig:
     settings: TrainSettings
     parallel: bool = False  # one process per model (two at a time on this 2-core machine)
     strict: bool = False  # a model that misses a target or a baseline is not published to output_dir
+    keep_versions: int = 3  # versions kept per model in output_dir after publishing (older ones are deleted)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _entry(model: TrainedModel) -> dict[str, Any]:
 
 def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
     """Train every chosen model, publish those that may be published, and return the outcomes."""
-    from training.publish import publish
+    from training.publish import prune_versions, publish
 
     created = datetime.now(UTC).replace(microsecond=0)
     trained: dict[str, TrainedModel | BaseException] = {}
@@ -108,6 +109,8 @@ def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
             status = "rejected (missed a target or baseline; not published)"
         else:
             path = publish(result, data.metrics, config.output_dir, created)
+            for old in prune_versions(config.output_dir / name, config.keep_versions):
+                progress(name, f"deleted old version {old.name} (keeping {config.keep_versions})")
             status = "published" if result.evaluation.passed else "published (missed a target or baseline)"
         entry |= {"status": status, "version": path.name, "path": str(path)}
         progress(name, f"{status}: {path}")

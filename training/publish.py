@@ -54,6 +54,21 @@ def model_card(model: TrainedModel, metrics_frame: pd.DataFrame) -> ModelCard:
     )
 
 
+def prune_versions(model_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest version directories of one model; returns what was deleted.
+
+    The newest is the one the server serves; the ones kept behind it are for rollback (move the
+    newest aside and the server falls back on its next scan).
+    """
+    import shutil
+
+    versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    doomed = versions[: max(len(versions) - keep, 0)]
+    for path in doomed:
+        shutil.rmtree(path)
+    return doomed
+
+
 def publish(model: TrainedModel, metrics_frame: pd.DataFrame, output_dir: Path, created: datetime) -> Path:
     """Write `<output_dir>/<name>/<version>/` atomically; returns the version directory."""
     if model.example_input is None:

@@ -208,3 +208,17 @@ def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     all_mean = np.log1p(windows.inputs[:, :, throughput].astype(np.float64)).mean()
     assert exported_mean[position] == pytest.approx(train_mean, rel=1e-4)
     assert abs(all_mean - train_mean) > 0.5  # the shift is visible, so the check above can fail
+
+
+def test_prune_keeps_the_newest_versions(tmp_path: Path) -> None:
+    from training.publish import prune_versions
+
+    for name in ["20260101T000000Z", "20260102T000000Z", "20260103T000000Z", ".tmp-20260104T000000Z"]:
+        (tmp_path / name).mkdir()
+    deleted = prune_versions(tmp_path, keep=2)
+    assert [p.name for p in deleted] == ["20260101T000000Z"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".tmp-20260104T000000Z",
+        "20260102T000000Z",
+        "20260103T000000Z",
+    ]

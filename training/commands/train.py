@@ -41,11 +41,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accuracy-style target (recall, detection and oracle accuracy)",
     )
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    parser.add_argument(
+        "--anomaly-threshold",
+        choices=("f1", "recall"),
+        default=d.anomaly_threshold,
+        help="reliability flag threshold chosen on validation: best F1, or reach the recall target "
+        "(flags most normal rows when anomalies are subtle)",
+    )
     parser.add_argument("--parallel", action="store_true", help="train models in separate processes")
     parser.add_argument(
         "--strict",
         action="store_true",
         help="do not publish a model that misses a target or a baseline; exit 3 if any does",
+    )
+    parser.add_argument(
+        "--keep-versions",
+        type=int,
+        default=3,
+        help="versions kept per model in --output-dir after publishing (older ones are deleted)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
 
@@ -73,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_train_windows=args.max_train_windows,
         target_accuracy=args.target_accuracy,
+        anomaly_threshold=args.anomaly_threshold,
         plots_dir=args.report_dir / "plots",
         verbose=not args.quiet,
     )
@@ -85,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         args.parallel,
         args.strict,
+        max(args.keep_versions, 1),
     )
     outcomes = run_pipeline(config, data)
     entries = [o.entry for o in outcomes if o.entry]

@@ -23,6 +23,7 @@ class TrainSettings:
     batch_size: int = 256  # Keras mini-batch size
     max_train_windows: int = 60_000  # cap on training windows per Keras model, sampled uniformly over time
     target_accuracy: float = 0.98  # the design's accuracy-style targets (recall, detection accuracy, ...)
+    anomaly_threshold: str = "f1"  # reliability flag threshold on validation: "f1" (best F1) or "recall" (target)
     plots_dir: Path | None = None  # where to write PNG plots; None skips plotting
     verbose: bool = True  # per-epoch progress lines on stderr
 

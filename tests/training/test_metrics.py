@@ -1,0 +1,47 @@
+"""Metric helpers: thresholds, PR-AUC and targets behave as the reports claim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.metrics import (
+    Target,
+    binary_metrics,
+    pr_auc,
+    regression_metrics,
+    threshold_for_best_f1,
+    threshold_for_recall,
+)
+
+
+def test_recall_threshold_reaches_the_recall_and_no_higher_threshold_does() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.random(2000) < 0.1
+    score = rng.normal(size=2000) + 1.5 * labels
+    t = threshold_for_recall(labels, score, 0.9)
+    assert binary_metrics(labels, score >= t)["recall"] >= 0.9
+    higher = np.min(score[labels & (score > t)])
+    assert binary_metrics(labels, score >= higher)["recall"] < 0.9
+
+
+def test_best_f1_threshold_beats_every_other_threshold() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.random(500) < 0.2
+    score = np.round(rng.normal(size=500) + 2.0 * labels, 1)  # ties on purpose
+    best = binary_metrics(labels, score >= threshold_for_best_f1(labels, score))["f1"]
+    assert all(binary_metrics(labels, score >= t)["f1"] <= best + 1e-12 for t in np.unique(score))
+
+
+def test_pr_auc_is_one_for_a_perfect_ranking_and_prevalence_for_a_constant() -> None:
+    labels = np.array([True, True, False, False, False])
+    assert pr_auc(labels, np.array([0.9, 0.8, 0.3, 0.2, 0.1])) == pytest.approx(1.0)
+    assert pr_auc(labels, np.array([0.9, 0.1, 0.8, 0.7, 0.6])) < 1.0
+
+
+def test_regression_metrics_and_targets() -> None:
+    m = regression_metrics(np.array([100.0, 200.0, 300.0]), np.array([110.0, 190.0, 300.0]))
+    assert m["mae"] == pytest.approx(20 / 3)
+    assert m["mape_pct"] == pytest.approx((10 + 5 + 0) / 3)
+    assert Target("mape_pct", "<", 5.5).met(m["mape_pct"]) and not Target("mape_pct", "<", 5.0).met(m["mape_pct"])
+    assert not Target("correlation", ">=", 0.999).met(float("nan"))
