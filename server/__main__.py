@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from server import security
 from server.app import InferenceApp
 from server.settings import build_parser, load_settings
 from server.workers import run_workers
@@ -18,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the settings, serve, and drain on SIGTERM; returns the exit code."""
     try:
         settings = load_settings(argv)
+        security.server_credentials(settings)  # refuse bad TLS settings or unwanted plaintext before starting
     except ValueError as exc:
         build_parser().error(str(exc))
     logging.basicConfig(

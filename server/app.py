@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from dwcp.inference.v1 import inference_pb2 as pb
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server import security
+from server.admission import AdmissionExecutor, AdmissionInterceptor
 from server.codec import SPECS
 from server.metrics import Metrics, serve_metrics
 from server.reflection import enable_reflection
@@ -52,7 +54,8 @@ class InferenceApp:
         self.store = ModelStore(
             settings.model_dir, self.metrics, settings.ort_intra_op_threads, settings.max_batch_items, self._set_health
         )
-        self.handler = InferenceHandler(self.store, self.metrics, settings.max_batch_items)
+        self.handler = InferenceHandler(self.store, self.metrics, settings.max_batch_items, settings.min_deadline_s)
+        self.credentials = security.server_credentials(settings)  # fails before anything binds
         self.grpc_port = 0
         self.metrics_port = -1
         self._draining = False
@@ -73,10 +76,12 @@ class InferenceApp:
         if s.metrics_port >= 0:
             self._metrics_httpd, self.metrics_port = serve_metrics(self.registry, s.host, s.metrics_port)
         log.info(
-            "gRPC listening on %s:%d (%s mode), metrics on port %d",
+            "gRPC listening on %s:%d (%s, %s mode, at most %d in flight), metrics on port %d",
             s.host,
             self.grpc_port,
+            security.describe(s),
             s.server_mode,
+            s.max_in_flight,
             self.metrics_port,
         )
         self.store.reload()
@@ -118,8 +123,27 @@ class InferenceApp:
         enable_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
     def grpc_options(self) -> list[tuple[str, int]]:
-        """Channel options of the server; SO_REUSEPORT only when asked (it lets a second server steal a port)."""
-        return [("grpc.so_reuseport", self.settings.reuse_port)]
+        """Channel options of the server; SO_REUSEPORT only when asked (it lets a second server steal a port).
+
+        A request larger than max_receive_message_bytes is refused by gRPC (RESOURCE_EXHAUSTED) before it is
+        decoded, so no request can make the server allocate more than that plus its batch limits.
+        """
+        return [
+            ("grpc.so_reuseport", self.settings.reuse_port),
+            ("grpc.max_receive_message_length", self.settings.max_receive_message_bytes),
+        ]
+
+    def add_port(self, server: Any, address: str) -> int:
+        """Bind the gRPC port with TLS / mutual TLS credentials, or plaintext when that is allowed."""
+        if self.credentials is None:
+            return int(server.add_insecure_port(address))
+        return int(server.add_secure_port(address, self.credentials))
+
+    # gRPC's own concurrency cap is a backstop above admission: it bounds the refused RPCs waiting for
+    # their RESOURCE_EXHAUSTED and the open health streams too, so the total held is bounded.
+    def backstop_rpcs(self) -> int:
+        """The most RPCs of any kind gRPC holds at once; past it gRPC answers RESOURCE_EXHAUSTED itself."""
+        return 4 * self.settings.max_in_flight + 16
 
     def _set_health(self) -> None:
         """Per-RPC entries (`<service>/<rpc>`) follow their model; the service and "" need all four."""
@@ -151,19 +175,24 @@ class _ThreadServer:
 
     def __init__(self, app: InferenceApp) -> None:
         self.app = app
+        self.executor = AdmissionExecutor(app.settings.grpc_threads)
+        admission = AdmissionInterceptor(SERVICE_NAME, self.executor, app.settings.max_in_flight, app.metrics)
         self.server = grpc.server(
-            ThreadPoolExecutor(max_workers=app.settings.grpc_threads, thread_name_prefix="grpc"),
+            self.executor,
+            interceptors=[admission],
             options=app.grpc_options(),
+            maximum_concurrent_rpcs=app.backstop_rpcs(),
         )
         app.register(self.server, aio=False)
 
     def start(self, address: str) -> int:
-        port = self.server.add_insecure_port(address)
+        port = self.app.add_port(self.server, address)
         self.server.start()
         return port
 
     def stop(self, grace_s: float) -> None:
         self.server.stop(grace_s).wait()
+        self.executor.shutdown(wait=False)
 
 
 class _AioServer:
@@ -180,11 +209,14 @@ class _AioServer:
 
     async def _start(self, address: str) -> int:
         # The sync health servicer runs in a small pool; health checks are rare.
+        # Admission here is gRPC's own cap (RESOURCE_EXHAUSTED, not counted in the shed metric).
         self.server = grpc.aio.server(
-            migration_thread_pool=ThreadPoolExecutor(max_workers=2), options=self.app.grpc_options()
+            migration_thread_pool=ThreadPoolExecutor(max_workers=2),
+            options=self.app.grpc_options(),
+            maximum_concurrent_rpcs=self.app.settings.max_in_flight,
         )
         self.app.register(self.server, aio=True)
-        port = self.server.add_insecure_port(address)
+        port = self.app.add_port(self.server, address)
         await self.server.start()
         return port
 

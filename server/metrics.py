@@ -59,6 +59,13 @@ class Metrics:
         self.in_flight = Gauge(
             "dwcp_inference_rpcs_in_flight", "RPCs being handled right now, by method.", ["method"], registry=registry
         )
+        self.shed = Counter(
+            "dwcp_inference_requests_shed",
+            "Requests refused before any model ran, by method and reason "
+            "(in_flight_limit: RESOURCE_EXHAUSTED; deadline_passed, deadline_too_short: DEADLINE_EXCEEDED).",
+            ["method", "reason"],
+            registry=registry,
+        )
         self.budget_s = Gauge(
             "dwcp_inference_latency_budget_seconds", "The configured per-RPC latency budget.", registry=registry
         )

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from dwcp.inference.v1 import inference_pb2 as pb
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server.admission import RefusedError, check_deadline
 from server.codec import encode_request
 from server.metrics import Metrics
 from server.runtime import LoadedModel
@@ -54,19 +55,25 @@ def model_info(model: LoadedModel, max_batch_items: int) -> pb.ModelInfo:
 class InferenceHandler:
     """What every RPC does, independent of the gRPC flavour (sync or asyncio); records the RPC metrics."""
 
-    def __init__(self, store: ModelStore, metrics: Metrics, max_batch_items: int) -> None:
+    def __init__(self, store: ModelStore, metrics: Metrics, max_batch_items: int, min_deadline_s: float = 0.0) -> None:
         self.store = store
         self.metrics = metrics
         self.max_batch_items = max_batch_items
+        self.min_deadline_s = min_deadline_s
 
-    def handle(self, rpc: str, request: Any) -> Message:
-        """Answer one RPC or raise RpcError; never lets another exception reach the caller."""
+    def handle(self, rpc: str, request: Any, time_remaining_s: float | None = None) -> Message:
+        """Answer one RPC or raise RpcError; never lets another exception reach the caller.
+
+        `time_remaining_s` is what is left of the caller's deadline (None: no deadline); a request that
+        cannot be answered in time is refused before its model runs.
+        """
         start_s, code, items = time.perf_counter(), "OK", 0
         in_flight = self.metrics.in_flight.labels(rpc)
         in_flight.inc()
         try:
             if rpc == "GetModelInfo":
                 return self._model_info(request)
+            check_deadline(time_remaining_s, self.min_deadline_s)
             model = self.store.for_rpc(rpc)
             if model is None:
                 raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {rpc} is loaded; see the server log")
@@ -76,6 +83,10 @@ class InferenceHandler:
         except ValidationError as exc:
             code = grpc.StatusCode.INVALID_ARGUMENT.name
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        except RefusedError as exc:
+            code = exc.code.name
+            self.metrics.shed.labels(rpc, exc.reason).inc()
+            raise RpcError(exc.code, exc.message) from None
         except RpcError as exc:
             code = exc.code.name
             raise
@@ -106,7 +117,7 @@ class InferenceServicer(pb_grpc.InferenceServiceServicer):
 
     def _call(self, rpc: str, request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return self.handler.handle(rpc, request)
+            return self.handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
             context.abort(failure.code, failure.message)
 
@@ -134,7 +145,7 @@ class AioInferenceServicer(pb_grpc.InferenceServiceServicer):
 
     async def _call(self, rpc: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return self.handler.handle(rpc, request)
+            return self.handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
             await context.abort(failure.code, failure.message)
 

@@ -48,6 +48,33 @@ class Settings:
         metadata=_doc('Once listening and models are loaded, write {"grpc_port", "metrics_port", "pid"} JSON here.'),
     )
     log_level: str = field(default="INFO", metadata=_doc("Logging level: DEBUG, INFO, WARNING or ERROR."))
+    tls_cert_file: Path | None = field(
+        default=None, metadata=_doc("PEM certificate chain of the server; with --tls-key-file serves TLS.")
+    )
+    tls_key_file: Path | None = field(default=None, metadata=_doc("PEM private key of --tls-cert-file."))
+    tls_client_ca_file: Path | None = field(
+        default=None,
+        metadata=_doc("PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)."),
+    )
+    insecure: int = field(
+        default=0,
+        metadata=_doc(
+            "1 chooses plaintext explicitly. Without TLS files plaintext is served only on a loopback --host "
+            "unless this is 1."
+        ),
+    )
+    max_receive_message_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata=_doc("Largest request message accepted; larger ones get RESOURCE_EXHAUSTED before decoding."),
+    )
+    max_in_flight: int = field(
+        default=16,
+        metadata=_doc("Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once (mode 'thread')."),
+    )
+    min_deadline_ms: float = field(
+        default=1.0,
+        metadata=_doc("A request with less time than this left to its deadline gets DEADLINE_EXCEEDED, unrun."),
+    )
 
     def __post_init__(self) -> None:
         if self.server_mode not in SERVER_MODES:
@@ -58,8 +85,17 @@ class Settings:
             raise ValueError(f"max_batch_items must be at least 1, not {self.max_batch_items}")
         if min(self.grpc_threads, self.ort_intra_op_threads, self.workers) < 1:
             raise ValueError("grpc_threads, ort_intra_op_threads and workers must be at least 1")
+        if self.max_in_flight < 1 or self.max_receive_message_bytes < 1024 or self.min_deadline_ms < 0:
+            raise ValueError("max_in_flight must be >= 1, max_receive_message_bytes >= 1024, min_deadline_ms >= 0")
+        if self.insecure not in (0, 1):
+            raise ValueError(f"insecure must be 0 or 1, not {self.insecure}")
         if not -1 <= self.metrics_port <= 65535 or not 0 <= self.grpc_port <= 65535:
             raise ValueError("grpc_port must be 0-65535 and metrics_port -1-65535")
+
+    @property
+    def min_deadline_s(self) -> float:
+        """The deadline floor in seconds."""
+        return self.min_deadline_ms / 1000.0
 
     @property
     def latency_budget_s(self) -> float:

@@ -1,0 +1,111 @@
+"""Admission control: a bound on in-flight inference RPCs, and no model run for a deadline that cannot be met."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import grpc
+
+from server.metrics import Metrics
+
+# Shed reasons, the `reason` label of dwcp_inference_requests_shed_total.
+OVERLOADED = "in_flight_limit"
+DEADLINE_PASSED = "deadline_passed"
+DEADLINE_TOO_SHORT = "deadline_too_short"
+
+
+class RefusedError(Exception):
+    """A request refused before any model runs; `code` and `message` are what the caller sees."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.reason = code, message, reason
+
+
+def check_deadline(time_remaining_s: float | None, floor_s: float) -> None:
+    """Refuse a request whose deadline has passed, or leaves less than `floor_s`, with DEADLINE_EXCEEDED."""
+    if time_remaining_s is None:
+        return
+    if time_remaining_s <= 0:
+        message = "the deadline passed before the request ran"
+        raise RefusedError(grpc.StatusCode.DEADLINE_EXCEEDED, message, DEADLINE_PASSED)
+    if time_remaining_s < floor_s:
+        raise RefusedError(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"{time_remaining_s * 1000:.3f} ms left is below the {floor_s * 1000:g} ms an answer needs",
+            DEADLINE_TOO_SHORT,
+        )
+
+
+def _refuse(_request: Any, context: grpc.ServicerContext) -> None:
+    """The behaviour of a refused RPC: RESOURCE_EXHAUSTED at once, without reading the model or the request."""
+    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "server overloaded: too many requests in flight; retry later")
+
+
+class AdmissionExecutor(ThreadPoolExecutor):
+    """The gRPC thread pool, counting the RPCs it holds (queued or running) so admission can bound them.
+
+    RefusedError RPCs go to a separate one-thread pool: their RESOURCE_EXHAUSTED must not wait behind the
+    admitted work that made the server refuse them. Every submitted task runs to its end, even for a
+    client that went away, so the count cannot leak.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="grpc")
+        self._refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-refuse")
+        self._lock = threading.Lock()
+        self._held = 0
+
+    @property
+    def held(self) -> int:
+        """RPCs queued or running in the pool now."""
+        return self._held
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if any(arg is _refuse for arg in args):
+            return self._refusals.submit(fn, *args, **kwargs)
+        with self._lock:
+            self._held += 1
+
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._held -= 1
+
+        return super().submit(run)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._refusals.shutdown(wait=wait, cancel_futures=cancel_futures)
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+class AdmissionInterceptor(grpc.ServerInterceptor):
+    """Refuses an inference RPC with RESOURCE_EXHAUSTED when `max_in_flight` RPCs are already held.
+
+    gRPC calls interceptors on its polling thread just before it hands the RPC to the pool, so the count
+    seen here includes the queue. Health and reflection RPCs are always admitted (probes must not fail
+    under load; they are cheap).
+    """
+
+    def __init__(self, service: str, executor: AdmissionExecutor, max_in_flight: int, metrics: Metrics) -> None:
+        self.prefix = f"/{service}/"
+        self.executor = executor
+        self.max_in_flight = max_in_flight
+        self.metrics = metrics
+        self._refusal = grpc.unary_unary_rpc_method_handler(_refuse)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method  # type: ignore[attr-defined]
+        if method.startswith(self.prefix) and self.executor.held >= self.max_in_flight:
+            self.metrics.shed.labels(method[len(self.prefix) :], OVERLOADED).inc()
+            return self._refusal
+        return continuation(handler_call_details)

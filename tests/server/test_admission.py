@@ -1,0 +1,139 @@
+"""Admission control: a full server refuses at once, late requests are not run, cancelled calls do not leak."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.server.helpers import RunningServer, build_request, call, random_inputs, running_server
+
+RPC = "DetectAnomaly"
+SHED = "dwcp_inference_requests_shed_total"
+
+
+def _request() -> Any:
+    return build_request(RPC, random_inputs(RPC, 1))
+
+
+@contextmanager
+def gated_server(model_dir: Path, **overrides: Any) -> Iterator[tuple[RunningServer, threading.Event, threading.Event]]:
+    """One gRPC thread whose handler waits for `release`; `entered` is set when a handler starts waiting."""
+    with running_server(model_dir, grpc_threads=1, **overrides) as running:
+        handle, release, entered = running.app.handler.handle, threading.Event(), threading.Event()
+
+        def gated(*args: Any) -> Any:
+            entered.set()
+            release.wait(timeout=20)
+            return handle(*args)
+
+        running.app.handler.handle = gated  # type: ignore[method-assign,assignment]
+        try:
+            yield running, release, entered
+        finally:
+            release.set()
+
+
+def _shed(running: RunningServer, reason: str) -> float:
+    return running.registry.get_sample_value(SHED, {"method": RPC, "reason": reason}) or 0.0
+
+
+def _executions(running: RunningServer) -> float:
+    samples = [
+        s
+        for m in running.registry.collect()
+        for s in m.samples
+        if s.name == "dwcp_inference_model_execution_seconds_count" and s.labels["model"] == "reliability_detector"
+    ]
+    return sum(s.value for s in samples)
+
+
+def _wait_until(condition: Any, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_past_max_in_flight_requests_are_refused_at_once_and_service_recovers(model_dir: Path) -> None:
+    with gated_server(model_dir, max_in_flight=2) as (running, release, entered):
+        stub = running.stub
+        held = [getattr(stub, RPC).future(_request(), timeout=20) for _ in range(2)]  # one running, one queued
+        assert entered.wait(10)
+        _wait_until(lambda: running.app._grpc.executor.held == 2)  # type: ignore[union-attr]
+        started = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as caught:
+            call(stub, RPC, _request(), timeout_s=5)
+        refused_after_s = time.perf_counter() - started
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "overloaded" in (caught.value.details() or "")
+        assert refused_after_s < 0.5, "the refusal waited behind the admitted work"
+        assert _shed(running, "in_flight_limit") == 1
+        health = health_pb2_grpc.HealthStub(running.channel)
+        # Probes are admitted even when full (they queue behind the held work, so ask asynchronously).
+        probe = health.Check.future(health_pb2.HealthCheckRequest(service=""), timeout=20)
+        release.set()
+        assert [len(f.result().results) for f in held] == [1, 1]
+        assert probe.result().status == health_pb2.HealthCheckResponse.SERVING
+        assert len(call(stub, RPC, _request()).results) == 1  # recovered as soon as load dropped
+        _wait_until(lambda: running.app._grpc.executor.held == 0)  # type: ignore[union-attr]
+
+
+def test_a_request_with_too_little_time_left_is_refused_without_running_the_model(model_dir: Path) -> None:
+    with running_server(model_dir, min_deadline_ms=5000) as running:
+        before = _executions(running)
+        with pytest.raises(grpc.RpcError) as caught:
+            call(running.stub, RPC, _request(), timeout_s=2.0)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "below the 5000 ms" in (caught.value.details() or "")
+        assert _shed(running, "deadline_too_short") == 1
+        assert _executions(running) == before
+        assert len(call(running.stub, RPC, _request(), timeout_s=10.0).results) == 1  # enough time: served
+
+
+def test_requests_that_went_late_in_the_queue_are_not_run(model_dir: Path) -> None:
+    with gated_server(model_dir, min_deadline_ms=2500) as (running, release, entered):
+        first = getattr(running.stub, RPC).future(_request(), timeout=20)
+        assert entered.wait(10)
+        expired = getattr(running.stub, RPC).future(_request(), timeout=0.2)  # will expire in the queue
+        short = getattr(running.stub, RPC).future(_request(), timeout=3.0)  # will have < 2.5 s left when it runs
+        with pytest.raises(grpc.RpcError) as caught:
+            expired.result()
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        time.sleep(1.0)
+        before = _executions(running)
+        release.set()
+        assert len(first.result().results) == 1
+        with pytest.raises(grpc.RpcError) as caught:
+            short.result()
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "below the 2500 ms" in (caught.value.details() or "")
+        _wait_until(lambda: running.app._grpc.executor.held == 0)  # type: ignore[union-attr]
+        # Only the first ran: gRPC drops the expired call before its handler (or, if it got that far, the
+        # handler refuses it as deadline_passed), and the short one is shed as deadline_too_short.
+        assert _executions(running) == before + 1
+        assert _shed(running, "deadline_too_short") == 1
+        assert _shed(running, "deadline_passed") <= 1
+
+
+def test_clients_that_disconnect_mid_call_leak_nothing(model_dir: Path) -> None:
+    with gated_server(model_dir, max_in_flight=4) as (running, release, entered):
+        running_call = getattr(running.stub, RPC).future(_request(), timeout=20)
+        assert entered.wait(10)
+        queued_call = getattr(running.stub, RPC).future(_request(), timeout=20)
+        _wait_until(lambda: running.app._grpc.executor.held == 2)  # type: ignore[union-attr]
+        running_call.cancel()  # the handler is running
+        queued_call.cancel()  # never reaches its handler
+        release.set()
+        _wait_until(lambda: running.app._grpc.executor.held == 0)  # type: ignore[union-attr]
+        in_flight = running.registry.get_sample_value("dwcp_inference_rpcs_in_flight", {"method": RPC})
+        assert in_flight == 0
+        for _ in range(8):  # the whole admission budget is available again
+            assert len(call(running.stub, RPC, _request()).results) == 1
