@@ -117,7 +117,11 @@ func hasAllModels(dir string) bool {
 	return true
 }
 
-func startLive() (*liveServer, error) {
+func startLive() (*liveServer, error) { return startServer() }
+
+// startServer starts `python -m server` on free ports with extra flags appended (a later flag wins, so
+// "--grpc-port", "N" pins the port); the caller stops it.
+func startServer(extra ...string) (*liveServer, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -150,8 +154,9 @@ func startLive() (*liveServer, error) {
 		return nil, err
 	}
 	defer logFile.Close() // the child holds its own descriptor
-	s.cmd = exec.Command(python, "-m", "server", "--grpc-port", "0", "--metrics-port", "0",
-		"--model-dir", s.models, "--ready-file", ready, "--reload-interval-s", "0")
+	args := []string{"-m", "server", "--grpc-port", "0", "--metrics-port", "0",
+		"--model-dir", s.models, "--ready-file", ready, "--reload-interval-s", "0"}
+	s.cmd = exec.Command(python, append(args, extra...)...)
 	s.cmd.Dir, s.cmd.Stdout, s.cmd.Stderr = root, logFile, logFile
 	setParentDeathSignal(s.cmd)
 	if err := s.cmd.Start(); err != nil {
