@@ -16,7 +16,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from dwcp.inference.v1 import inference_pb2 as pb
-from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
 from server.codec import SPECS
@@ -25,6 +24,7 @@ from server.reflection import enable_reflection
 from server.servicer import AioInferenceServicer, InferenceHandler, InferenceServicer
 from server.settings import Settings
 from server.store import ModelStore
+from server.wire import add_inference_service
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class InferenceApp:
     def register(self, server: Any, aio: bool) -> None:
         """Add the inference, health and reflection services to a gRPC server."""
         servicer = AioInferenceServicer(self.handler) if aio else InferenceServicer(self.handler)
-        pb_grpc.add_InferenceServiceServicer_to_server(servicer, server)
+        add_inference_service(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 

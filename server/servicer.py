@@ -17,6 +17,7 @@ from server.metrics import Metrics
 from server.runtime import LoadedModel
 from server.store import ModelStore
 from server.validation import ValidationError
+from server.wire import Undecodable
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class InferenceHandler:
         in_flight = self.metrics.in_flight.labels(rpc)
         in_flight.inc()
         try:
+            if isinstance(request, Undecodable):
+                raise ValidationError(request.message())
             if rpc == "GetModelInfo":
                 return self._model_info(request)
             check_deadline(time_remaining_s, self.min_deadline_s)
