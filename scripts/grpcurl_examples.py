@@ -1,0 +1,180 @@
+"""Print the README's grpcurl examples with their real output: one call per RPC against the served models.
+
+Usage: .venv/bin/python scripts/grpcurl_examples.py [MODEL_DIR]  (needs .tools/bin/grpcurl; starts its own server)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GRPCURL = ROOT / ".tools" / "bin" / "grpcurl"
+SERVICE = "dwcp.inference.v1.InferenceService"
+SAMPLE = {
+    "rtt_ms": 42,
+    "jitter_ms": 1.5,
+    "throughput_mbps": 900,
+    "packet_loss_ratio": 0.0005,
+    "link_type": "LINK_TYPE_WAN",
+    "network_tier": "NETWORK_TIER_TIER1",
+    "congestion_window_segments": 3200,
+}
+CALLS = [
+    ("PredictBandwidth", {"links": [{"link_id": "fra-ams", "samples": [SAMPLE] * 10}]}),
+    (
+        "SelectCompression",
+        {
+            "items": [
+                {
+                    "link_id": "fra-ams",
+                    "throughput_mbps": 900,
+                    "rtt_ms": 42,
+                    "link_type": "LINK_TYPE_WAN",
+                    "hde_compression_ratio": 2.5,
+                    "hde_delta_hit_ratio": 0.3,
+                    "amst_transfer_rate_mbps": 850,
+                }
+            ]
+        },
+    ),
+    (
+        "DetectAnomaly",
+        {
+            "nodes": [
+                {
+                    "node_id": "node-7",
+                    "uptime_pct": 100,
+                    "failure_ratio": 0.0005,
+                    "packet_loss_ratio": 0.0002,
+                    "retransmits_count": 3,
+                    "error_budget_burn_rate": 0.2,
+                    "rtt_ms": 40,
+                },
+                {
+                    "node_id": "node-9",
+                    "uptime_pct": 71,
+                    "failure_ratio": 0.2,
+                    "packet_loss_ratio": 0.05,
+                    "retransmits_count": 4000,
+                    "error_budget_burn_rate": 40,
+                    "rtt_ms": 900,
+                },
+            ]
+        },
+    ),
+    (
+        "DetectHighLatency",
+        {
+            "windows": [
+                {
+                    "cluster_id": "raft-eu",
+                    "consensus_latencies_ms": [
+                        21,
+                        22,
+                        20,
+                        23,
+                        21,
+                        22,
+                        21,
+                        20,
+                        22,
+                        21,
+                        23,
+                        22,
+                        21,
+                        20,
+                        22,
+                        21,
+                        22,
+                        23,
+                        21,
+                        22,
+                    ],
+                },
+                {
+                    "cluster_id": "raft-us",
+                    "consensus_latencies_ms": [
+                        21,
+                        22,
+                        20,
+                        23,
+                        21,
+                        22,
+                        21,
+                        20,
+                        22,
+                        21,
+                        23,
+                        22,
+                        21,
+                        20,
+                        22,
+                        21,
+                        2500,
+                        1800,
+                        900,
+                        400,
+                    ],
+                },
+            ]
+        },
+    ),
+]
+
+
+def start_server(model_dir: Path, ready: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The real server on a free loopback port; returns the process and its gRPC port."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--grpc-port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--model-dir",
+            str(model_dir),
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("the server did not become ready")
+        time.sleep(0.2)
+    return proc, int(json.loads(ready.read_text())["grpc_port"])
+
+
+def main() -> None:
+    """Run each call and print a Markdown block with the command and its output."""
+    model_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "models"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start_server(model_dir, Path(tmp) / "ready.json")
+        try:
+            for method, body in CALLS:
+                data = json.dumps(body, separators=(",", ":"))
+                out = subprocess.run(
+                    [str(GRPCURL), "-plaintext", "-d", data, f"127.0.0.1:{port}", f"{SERVICE}/{method}"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                print(f"```console\n$ grpcurl -plaintext -d '{data}' \\\n    127.0.0.1:50051 {SERVICE}/{method}")
+                print(out.rstrip() + "\n```\n")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
