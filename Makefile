@@ -36,7 +36,10 @@ STRICT ?= --strict
 TRAIN_ARGS ?= --parallel
 
 .PHONY: help setup tools proto check-generated lint test test-python test-go serve data train-export bench-datagen
-.PHONY: loadtest bench test-prometheus prometheus-install
+.PHONY: loadtest bench test-prometheus prometheus-install fuzz fuzz-short soak
+# Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
+FUZZ_SECONDS ?= 60
+SOAK_MINUTES ?= 10
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -93,7 +96,7 @@ test-python: $(VENV)/.stamp prometheus-install
 test-go:
 	cd clients/go && go test ./...
 
-test: check-generated lint test-prometheus test-python test-go ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests.
+test: check-generated lint test-prometheus test-python test-go fuzz-short ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests.
 
 $(SERVE_VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(SERVE_VENV)
@@ -135,3 +138,12 @@ loadtest: $(VENV)/.stamp $(TOOLS)/ghz ## Latency gate: ghz per RPC at LOADTEST_R
 
 bench: $(VENV)/.stamp $(TOOLS)/ghz ## onnxruntime vs full RPC vs echo floor per model, max rate, batch scaling; reports/bench/.
 	$(PY) -m bench.bench --model-dir $(MODEL_DIR) --out reports/bench $(BENCH_ARGS)
+
+fuzz: $(VENV)/.stamp ## Fuzz request decoding + validation with atheris for FUZZ_SECONDS (default 60).
+	$(PY) fuzz/fuzz_requests.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1
+
+fuzz-short: $(VENV)/.stamp
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+soak: $(VENV)/.stamp ## Mixed load for SOAK_MINUTES (default 10): p99 per minute, errors, VmRSS; fails on error or >10 % growth.
+	PYTHONPATH=$(CURDIR):$(CURDIR)/gen/python $(PY) -m tests.reliability.soak --minutes $(SOAK_MINUTES) --out reports/soak/soak.json

@@ -1,0 +1,102 @@
+"""Overload with ghz at several times the sustainable rate: accepted calls stay inside the budget on the
+server, the rest are refused with RESOURCE_EXHAUSTED, nothing crashes, and a low-rate phase right after has
+no errors. Bounded: about 15-20 s.
+
+Client-side latencies are printed, not asserted: under an open-loop overload the backlog forms in gRPC core
+before admission sees a call (see docs/reliability.md), and on a shared 2-core machine ghz competes with the
+server for the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf.json_format import MessageToJson
+
+from tests.server.helpers import ROOT, build_request, random_inputs, start_subprocess
+
+GHZ = ROOT / ".tools" / "bin" / "ghz"
+METHOD = "dwcp.inference.v1.InferenceService.DetectAnomaly"
+BUDGET_MS = 10.0
+OVERLOAD = {"rps": 3000, "total": 9000, "concurrency": 200}  # ~3x the ~900-1000 calls/s one process sustains
+CALM = {"rps": 200, "total": 1000, "concurrency": 8}
+
+pytestmark = pytest.mark.skipif(not GHZ.exists(), reason="ghz not installed: run `make .tools/bin/ghz`")
+
+
+@pytest.fixture(scope="module")
+def target(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, int]]:
+    """A server subprocess with the default admission settings: (target, metrics port, pid)."""
+    work = tmp_path_factory.mktemp("overload")
+    process, ports = start_subprocess(model_dir, work / "ready.json")
+    try:
+        yield f"127.0.0.1:{ports['grpc_port']}", ports["metrics_port"], process.pid
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, "the server did not drain cleanly after the overload"
+
+
+def _ghz(target: str, data: Path, rps: int, total: int, concurrency: int) -> list[dict]:
+    args = [str(GHZ), "--insecure", f"--import-paths={ROOT / 'proto'}", "--proto=dwcp/inference/v1/inference.proto"]
+    args += [f"--call={METHOD}", f"--data-file={data}", f"--total={total}"]
+    args += [f"--rps={rps}"] if rps else []
+    args += [f"--concurrency={concurrency}", "--connections=4", "--timeout=2s", "--format=json", target]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.strip(), done.stderr
+    return list(json.loads(done.stdout)["details"])
+
+
+def _server_p99_ms(text: str, method: str) -> float:
+    """p99 of the OK RPCs of `method` from the server's duration histogram (upper bucket bound)."""
+    prefix = 'dwcp_inference_rpc_duration_seconds_bucket{code="OK",le="'
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(prefix) and f'method="{method}"' in line:
+            bound = line[len(prefix) :].split('"', 1)[0]
+            buckets.append((float(bound), float(line.split()[-1])))
+    total = buckets[-1][1]
+    return next(bound for bound, count in buckets if count >= 0.99 * total) * 1000
+
+
+def _ms(details: list[dict], status: str) -> np.ndarray:
+    return np.array([d["latency"] / 1e6 for d in details if d["status"] == status])
+
+
+def test_overload_is_shed_fast_and_the_server_recovers(target: tuple[str, int, int], tmp_path: Path) -> None:
+    address, metrics_port, _pid = target
+    data = tmp_path / "request.json"
+    data.write_text(MessageToJson(build_request("DetectAnomaly", random_inputs("DetectAnomaly", 1))))
+    details = _ghz(address, data, **OVERLOAD)
+    statuses = {s: sum(d["status"] == s for d in details) for s in {d["status"] for d in details}}
+    ok, refused = _ms(details, "OK"), _ms(details, "ResourceExhausted")
+    report = (
+        f"overload {OVERLOAD}: statuses {statuses}; accepted p50/p99 {np.percentile(ok, 50):.2f}/"
+        f"{np.percentile(ok, 99):.2f} ms; refused p50/p99 {np.percentile(refused, 50):.2f}/"
+        f"{np.percentile(refused, 99):.2f} ms"
+    )
+    print(report)
+    assert set(statuses) <= {"OK", "ResourceExhausted"}, report  # no INTERNAL, UNAVAILABLE, timeouts
+    assert len(refused) > 0 and len(ok) > 0, report
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    server_p99_ms = _server_p99_ms(text, "DetectAnomaly")
+    print(f"server-side p99 of accepted calls <= {server_p99_ms:g} ms")
+    # On a quiet machine this is <= 8 ms; other work on a shared 2-core host can add GIL and CPU waits, so the
+    # gate here is 2x the budget and `make loadtest` is the 10 ms gate (docs/reliability.md).
+    assert server_p99_ms <= 2 * BUDGET_MS, report
+    shed = 'dwcp_inference_requests_shed_total{method="DetectAnomaly",reason="in_flight_limit"}'
+    counted = float(next(line for line in text.splitlines() if line.startswith(shed)).split()[-1])
+    # The rest of the refusals come from gRPC's own backstop cap (4 x max_in_flight + 16 RPCs held at once).
+    print(f"refused by admission (counted): {counted:.0f}, by the gRPC backstop: {len(refused) - counted:.0f}")
+    assert 0 < counted <= len(refused), report
+
+    calm = _ghz(address, data, **CALM)
+    errors = [d for d in calm if d["status"] != "OK"]
+    print(f"calm {CALM}: {len(errors)} errors, p99 {np.percentile(_ms(calm, 'OK'), 99):.2f} ms")
+    assert errors == [], errors[:3]
