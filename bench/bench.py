@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scaling-s", type=float, default=3.0, help="Approximate length of each scaling run.")
     parser.add_argument("--scaling-concurrency", type=int, default=8, help="ghz workers in the scaling runs.")
     parser.add_argument(
-        "--ramp-rates", default="1000,1500,2000,2500,3000,4000,5000,6000", help="Rates tried for the maximum."
+        "--ramp-rates", default="250,500,750,1000,1500,2000,3000,4000", help="Rates tried for the maximum."
     )
     parser.add_argument("--ramp-step-s", type=float, default=2.0, help="Length of each ramp step.")
     parser.add_argument("--budget-ms", type=float, default=10.0, help="p99 budget in milliseconds.")
