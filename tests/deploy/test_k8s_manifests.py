@@ -164,3 +164,24 @@ def test_prometheusrule_groups_are_the_prometheus_rules(objects: dict[str, dict[
     check = [sys.executable, str(K8S / "render_rules.py"), "--check"]
     result = subprocess.run(check, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_pod_transport_is_chosen_explicitly(objects: dict[str, dict[str, Any]]) -> None:
+    """The pod binds 0.0.0.0, where the server refuses plaintext unless told: the settings must pass that check."""
+    from server.security import server_credentials
+
+    settings = _effective_settings(objects)
+    assert settings.host == "0.0.0.0"
+    assert settings.insecure == 1 or settings.tls_cert_file is not None
+    if settings.tls_cert_file is None:
+        assert server_credentials(settings) is None  # plaintext, explicitly chosen
+
+
+def test_image_alone_refuses_plaintext_off_loopback() -> None:
+    """`docker run` with no TLS files and no --insecure must not serve plaintext on 0.0.0.0."""
+    from server.security import SecurityConfigError, server_credentials
+
+    serving = stage("serving")
+    settings = load_settings(serving.one("ENTRYPOINT").exec_form()[3:], env_values(serving))
+    with pytest.raises(SecurityConfigError, match="refusing to serve plaintext"):
+        server_credentials(settings)
