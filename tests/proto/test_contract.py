@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,13 +77,18 @@ def test_stub_exposes_every_rpc() -> None:
 
 @pytest.fixture(scope="module")
 def file_descriptor(tmp_path_factory: pytest.TempPathFactory) -> descriptor_pb2.FileDescriptorProto:
-    from grpc_tools import protoc
-
+    # protoc in a subprocess: grpc_tools' in-process compiler can crash once other protobuf users are loaded.
     out = tmp_path_factory.mktemp("desc") / "set.pb"
-    code = protoc.main(
-        ["protoc", f"-I{ROOT / 'proto'}", "--include_source_info", f"--descriptor_set_out={out}", str(PROTO)]
-    )
-    assert code == 0
+    command = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{ROOT / 'proto'}",
+        "--include_source_info",
+        f"--descriptor_set_out={out}",
+        str(PROTO),
+    ]
+    subprocess.run(command, check=True)
     fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     return fds.file[0]
 
