@@ -1,6 +1,7 @@
 """Print the README's grpcurl examples with their real output: one call per RPC against the served models.
 
-Usage: .venv/bin/python scripts/grpcurl_examples.py [MODEL_DIR]  (needs .tools/bin/grpcurl; starts its own server)
+Usage: .venv/bin/python scripts/grpcurl_examples.py [--all] [MODEL_DIR]  (needs .tools/bin/grpcurl; starts its own
+server). --all adds reflection, health, GetModelInfo and a refused request (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -127,6 +128,16 @@ CALLS = [
 ]
 
 
+EXTRA_CALLS = [
+    ("grpc.health.v1.Health/Check", {"service": SERVICE}),
+    (f"{SERVICE}/GetModelInfo", {"model_name": "reliability_detector"}),
+    (
+        f"{SERVICE}/DetectAnomaly",
+        {"nodes": [{"node_id": "node-7", "uptime_pct": 140, "failure_ratio": 0.001, "rtt_ms": 40}]},
+    ),
+]
+
+
 def start_server(model_dir: Path, ready: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The real server on a free loopback port; returns the process and its gRPC port."""
     proc = subprocess.Popen(
@@ -155,22 +166,36 @@ def start_server(model_dir: Path, ready: Path) -> tuple[subprocess.Popen[bytes],
     return proc, int(json.loads(ready.read_text())["grpc_port"])
 
 
+def _grpcurl(port: int, method: str, body: object) -> None:
+    """Run one grpcurl call and print it with its output (errors too) as a Markdown block."""
+    data = json.dumps(body, separators=(",", ":")) if body is not None else None
+    args = [
+        str(GRPCURL),
+        "-plaintext",
+        *(["-d", data] if data else []),
+        f"127.0.0.1:{port}",
+        *([method] if method else ["list"]),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True)
+    shown = f"-d '{data}' \\\n    " if data else ""
+    print(f"```console\n$ grpcurl -plaintext {shown}127.0.0.1:50051 {method or 'list'}")
+    print((result.stdout + result.stderr).rstrip() + "\n```\n")
+
+
 def main() -> None:
     """Run each call and print a Markdown block with the command and its output."""
-    model_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "models"
+    args = [a for a in sys.argv[1:] if a != "--all"]
+    model_dir = Path(args[0]) if args else ROOT / "models"
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = start_server(model_dir, Path(tmp) / "ready.json")
         try:
+            if "--all" in sys.argv:
+                _grpcurl(port, "", None)
             for method, body in CALLS:
-                data = json.dumps(body, separators=(",", ":"))
-                out = subprocess.run(
-                    [str(GRPCURL), "-plaintext", "-d", data, f"127.0.0.1:{port}", f"{SERVICE}/{method}"],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-                print(f"```console\n$ grpcurl -plaintext -d '{data}' \\\n    127.0.0.1:50051 {SERVICE}/{method}")
-                print(out.rstrip() + "\n```\n")
+                _grpcurl(port, f"{SERVICE}/{method}", body)
+            if "--all" in sys.argv:
+                for method, body in EXTRA_CALLS:
+                    _grpcurl(port, method, body)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
