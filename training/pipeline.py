@@ -47,8 +47,11 @@ def limit_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow already ran in this process (tests): its thread pools are fixed by then
 
 
 def train_one(name: str, data: TelemetryData | None, config: PipelineConfig, threads: int) -> TrainedModel:
