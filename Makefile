@@ -92,7 +92,7 @@ lint: $(VENV)/.stamp $(VENV)/bin/hadolint ## ruff and mypy on hand-written Pytho
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 	cd clients/go && go vet ./...
 
-test-python: $(VENV)/.stamp prometheus-install
+test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz
 	$(PY) -m pytest
 
 test-go:
