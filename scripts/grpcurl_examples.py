@@ -25,6 +25,8 @@ SAMPLE = {
     "network_tier": "NETWORK_TIER_TIER1",
     "congestion_window_segments": 3200,
 }
+# Twenty commit latencies of a calm cluster, in ms.
+STEADY_MS = [21, 22, 20, 23, 21, 22, 21, 20, 22, 21, 23, 22, 21, 20, 22, 21, 22, 23, 21, 22]
 CALLS = [
     ("PredictBandwidth", {"links": [{"link_id": "fra-ams", "samples": [SAMPLE] * 10}]}),
     (
@@ -72,56 +74,8 @@ CALLS = [
         "DetectHighLatency",
         {
             "windows": [
-                {
-                    "cluster_id": "raft-eu",
-                    "consensus_latencies_ms": [
-                        21,
-                        22,
-                        20,
-                        23,
-                        21,
-                        22,
-                        21,
-                        20,
-                        22,
-                        21,
-                        23,
-                        22,
-                        21,
-                        20,
-                        22,
-                        21,
-                        22,
-                        23,
-                        21,
-                        22,
-                    ],
-                },
-                {
-                    "cluster_id": "raft-us",
-                    "consensus_latencies_ms": [
-                        21,
-                        22,
-                        20,
-                        23,
-                        21,
-                        22,
-                        21,
-                        20,
-                        22,
-                        21,
-                        23,
-                        22,
-                        21,
-                        20,
-                        22,
-                        21,
-                        2500,
-                        1800,
-                        900,
-                        400,
-                    ],
-                },
+                {"cluster_id": "raft-eu", "consensus_latencies_ms": STEADY_MS},
+                {"cluster_id": "raft-us", "consensus_latencies_ms": STEADY_MS[:16] + [2500, 1800, 900, 400]},
             ]
         },
     ),

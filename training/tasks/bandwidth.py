@@ -13,7 +13,7 @@ from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_spli
 from training.tasks.common import (
     TrainedModel,
     TrainSettings,
-    keras_progress,
+    fit_keras,
     progress,
     run_onnx,
     sample_rows,
@@ -84,20 +84,7 @@ def _fit(
     scaled, scaled_val = preprocessor.apply(tf.constant(x)).numpy(), preprocessor.apply(tf.constant(x_val)).numpy()
     model = bandwidth_model(STEPS, scaled.shape[-1], arch)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=pinball_loss(arch.quantiles))
-    history = model.fit(
-        scaled,
-        z[:, None],
-        validation_data=(scaled_val, z_val[:, None]),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        verbose=0,
-        shuffle=True,
-        callbacks=[
-            keras_progress(NAME, settings),
-            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
-        ],
-    )
-    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return model, fit_keras(NAME, model, scaled, z[:, None], scaled_val, z_val[:, None], settings)
 
 
 def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:

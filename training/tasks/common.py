@@ -111,3 +111,28 @@ def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch_rows: int = 8192) -> dict[s
         )
         for k, o in enumerate(outputs)
     }
+
+
+def fit_keras(
+    name: str, model: Any, x: Any, y: Any, x_val: Any, y_val: Any, settings: TrainSettings, epochs: int | None = None
+) -> dict[str, list[float]]:
+    """Fit with one progress line per epoch and early stopping on validation loss (best weights kept).
+
+    Returns the loss history by name, as plain floats for the reports.
+    """
+    import keras
+
+    history = model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs or settings.epochs,
+        batch_size=settings.batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[
+            keras_progress(name, settings),
+            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
+        ],
+    )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}

@@ -14,7 +14,7 @@ from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_spli
 from training.tasks.common import (
     TrainedModel,
     TrainSettings,
-    keras_progress,
+    fit_keras,
     progress,
     run_onnx,
     sample_rows,
@@ -80,20 +80,7 @@ def _fit(
     model = compression_model(scaled.shape[-1], CompressionArch())
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # A small model on cheap rows: twice the passes of the sequence models cost about a minute.
-    history = model.fit(
-        scaled,
-        y,
-        validation_data=(scaled_val, y_val),
-        epochs=2 * settings.epochs,
-        batch_size=settings.batch_size,
-        verbose=0,
-        shuffle=True,
-        callbacks=[
-            keras_progress(NAME, settings),
-            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
-        ],
-    )
-    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return model, fit_keras(NAME, model, scaled, y, scaled_val, y_val, settings, epochs=2 * settings.epochs)
 
 
 def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:

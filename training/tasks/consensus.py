@@ -14,8 +14,8 @@ from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_spli
 from training.tasks.common import (
     TrainedModel,
     TrainSettings,
+    fit_keras,
     incident_labels,
-    keras_progress,
     progress,
     run_onnx,
     sample_rows,
@@ -135,20 +135,7 @@ def _fit(x: np.ndarray, x_val: np.ndarray, preprocessor: Any, settings: TrainSet
     scaled_val = preprocessor.apply(tf.constant(x_val[..., None])).numpy()
     model = consensus_autoencoder(STEPS, ConsensusArch())
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
-    history = model.fit(
-        scaled,
-        scaled,
-        validation_data=(scaled_val, scaled_val),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        verbose=0,
-        shuffle=True,
-        callbacks=[
-            keras_progress(NAME, settings),
-            keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
-        ],
-    )
-    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return model, fit_keras(NAME, model, scaled, scaled, scaled_val, scaled_val, settings)
 
 
 def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
