@@ -222,3 +222,26 @@ def test_prune_keeps_the_newest_versions(tmp_path: Path) -> None:
         "20260102T000000Z",
         "20260103T000000Z",
     ]
+
+
+def test_reliability_without_incidents_fails_with_a_clear_message(
+    trained: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, metrics, _, _ = trained
+    code = training_main(
+        [
+            "train",
+            "--data-path",
+            str(metrics),
+            "--output-dir",
+            str(tmp_path / "m"),
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--models",
+            "reliability_detector",
+            "--quiet",
+        ]
+    )
+    assert code == 1
+    assert "pass --incidents-path" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "reliability_detector").exists()

@@ -88,6 +88,11 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     forest = IsolationForest(n_estimators=100, contamination="auto", max_samples="auto", random_state=settings.seed)
     forest.fit(prep.transform(x[fit_rows]))
     val = split == VALIDATION
+    if not labels[val].any():
+        raise ValueError(
+            "no incident overlaps the validation period (the 70-85 % part of each link's time range), so no flag "
+            "threshold can be chosen: pass --incidents-path with incidents for these nodes, or train on a longer range"
+        )
     val_score = -forest.score_samples(prep.transform(x[val]))
     threshold = choose_threshold(labels[val], val_score, settings)
     baseline = ZScoreRule(x[fit_rows])
