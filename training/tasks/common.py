@@ -105,12 +105,9 @@ def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch_rows: int = 8192) -> dict[s
     parts = [session.run(None, {name: x[i : i + batch_rows].astype(np.float32)}) for i in range(0, len(x), batch_rows)]
     if not parts:
         return {o: np.zeros(0) for o in outputs}
-    return {
-        o: np.concatenate(
-            [p[k].reshape(len(p[k]), -1).squeeze(-1) if p[k].ndim > 1 and p[k].shape[-1] == 1 else p[k] for p in parts]
-        )
-        for k, o in enumerate(outputs)
-    }
+    joined = {o: np.concatenate([p[k] for p in parts]) for k, o in enumerate(outputs)}
+    # Outputs may be [N, 1] (docs/artifacts.md); callers index them per row.
+    return {o: v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for o, v in joined.items()}
 
 
 def fit_keras(

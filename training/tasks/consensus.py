@@ -46,22 +46,13 @@ def _quorum_incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame) -> n
     member), and the nodes a node links to are its cluster mates plus a few others, so the label is
     the incident window join widened from the node to its linked peers.
     """
-    own = incident_labels(metrics, incidents)
     if not len(incidents):
-        return own
-    pairs = metrics[["node_id", "peer_id"]].drop_duplicates()
-    widened = own.copy()
-    for peer, nodes in pairs.groupby("peer_id")["node_id"]:
-        affected = incidents[incidents["node_id"] == peer]
-        if not len(affected):
-            continue
-        rows = metrics["node_id"].isin(set(nodes)).to_numpy()
-        as_peer = affected.assign(node_id=None)
-        for node in set(nodes):
-            as_peer.loc[:, "node_id"] = node
-            node_rows = rows & (metrics["node_id"] == node).to_numpy()
-            widened[node_rows] |= incident_labels(metrics[node_rows], as_peer)
-    return widened
+        return incident_labels(metrics, incidents)
+    links = metrics[["node_id", "peer_id"]].drop_duplicates()
+    # Each peer's incidents, re-homed onto every node that links to that peer, joined in one pass.
+    rehomed = links.merge(incidents, left_on="peer_id", right_on="node_id", suffixes=("", "_peer"))
+    rehomed = rehomed.drop(columns=["peer_id", "node_id_peer"])
+    return incident_labels(metrics, pd.concat([incidents, rehomed[incidents.columns]], ignore_index=True))
 
 
 def node_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
