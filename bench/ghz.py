@@ -91,6 +91,10 @@ def run_ghz(target: str, method: str, data_file: Path, load: Load, out_json: Pat
         f"--total={total}" if total else f"--duration={load.duration_s}s",
         "--timeout=2s",
         "--format=json",
+        # The payloads are literal JSON: without these ghz runs every request through Go's text/template,
+        # which cost 0.15 ms of client CPU per request (0.54 -> 0.38 ms) on the cores the server shares.
+        "--disable-template-functions",
+        "--disable-template-data",
     ]
     if load.rps:
         args.append(f"--rps={load.rps}")
