@@ -70,14 +70,32 @@ class Metrics:
             "dwcp_inference_latency_budget_seconds", "The configured per-RPC latency budget.", registry=registry
         )
         self.budget_s.set(latency_budget_s)
+        self._rpc_children: dict[tuple[str, str], tuple[Histogram, Histogram, Counter]] = {}
+        self._in_flight_children: dict[str, Gauge] = {}
 
     def observe_rpc(self, method: str, code: str, duration_s: float, items: int) -> None:
         """Record one finished RPC."""
-        self.rpc_duration_seconds.labels(method, code).observe(duration_s)
+        children = self._rpc_children.get((method, code))
+        if children is None:  # resolve the labelled series once: .labels() costs more than the observation
+            children = (
+                self.rpc_duration_seconds.labels(method, code),
+                self.batch_items.labels(method),
+                self.over_budget.labels(method),
+            )
+            self._rpc_children[method, code] = children
+        duration, batch, over_budget = children
+        duration.observe(duration_s)
         if items:
-            self.batch_items.labels(method).observe(items)
+            batch.observe(items)
         if duration_s > self.latency_budget_s:
-            self.over_budget.labels(method).inc()
+            over_budget.inc()
+
+    def in_flight_of(self, method: str) -> Gauge:
+        """The in-flight gauge of one method (resolved once)."""
+        gauge = self._in_flight_children.get(method)
+        if gauge is None:
+            gauge = self._in_flight_children[method] = self.in_flight.labels(method)
+        return gauge
 
     def model_swapped(self, model: str, rpc: str, old: tuple[str, str] | None, new: tuple[str, str]) -> None:
         """Record a successful load: the new (version, sha256) replaces `old`."""

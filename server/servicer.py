@@ -69,7 +69,7 @@ class InferenceHandler:
         cannot be answered in time is refused before its model runs.
         """
         start_s, code, items = time.perf_counter(), "OK", 0
-        in_flight = self.metrics.in_flight.labels(rpc)
+        in_flight = self.metrics.in_flight_of(rpc)
         in_flight.inc()
         try:
             if isinstance(request, Undecodable):
