@@ -165,3 +165,16 @@ def test_parity_check_fails_on_a_different_threshold_or_model() -> None:
     other, _, _ = _autoencoder()
     with pytest.raises(ParityError, match="reconstruction_error"):
         check_serving_parity(exported, consensus_serving_function(other, pre, 10.0), x, no_decisions)
+
+
+def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
+    # Keras 3 unrolls TimeDistributed into a slice + matmul per step (20 of each); the default decoder's output
+    # layer must stay one op over all steps, or the served graph doubles and its latency grows by a third.
+    from training.models import ConsensusArch, consensus_autoencoder
+
+    x = RNG.lognormal(3, 0.5, (8, 20)).astype(np.float32)
+    pre = Preprocessor(log1p_features=(0,)).fit(x[..., None])
+    graph = convert_function(consensus_serving_function(consensus_autoencoder(20, ConsensusArch()), pre, 1.0)).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("LSTM") == 4
+    assert ops.count("MatMul") + ops.count("Gemm") <= 2, ops
