@@ -21,6 +21,9 @@ GHZ_VERSION := v0.121.0
 LOADTEST_RPS := 1000
 # ... and this many requests per second of 32-item requests per RPC.
 LOADTEST_BATCH_RPS := 100
+# ... served by this many server processes sharing the port (SO_REUSEPORT): one per core of this 2-core
+# machine, as `python -m server --workers 2` runs it. One process is held to one core by Python's GIL.
+LOADTEST_PROCESSES := 2
 LOADTEST_ARGS ?=
 BENCH_ARGS ?=
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
@@ -136,7 +139,7 @@ test-prometheus: prometheus-install ## promtool check and unit tests of the Prom
 	promtool test rules deploy/prometheus/tests/*.yml
 
 loadtest: $(VENV)/.stamp $(TOOLS)/ghz ## Latency gate: ghz per RPC at LOADTEST_RPS on loopback, p99 < 10 ms; reports/loadtest/.
-	$(PY) -m bench.loadtest --model-dir $(MODEL_DIR) --rate $(LOADTEST_RPS) --batch-rate $(LOADTEST_BATCH_RPS) --out reports/loadtest $(LOADTEST_ARGS)
+	$(PY) -m bench.loadtest --model-dir $(MODEL_DIR) --rate $(LOADTEST_RPS) --batch-rate $(LOADTEST_BATCH_RPS) --processes $(LOADTEST_PROCESSES) --out reports/loadtest $(LOADTEST_ARGS)
 
 bench: $(VENV)/.stamp $(TOOLS)/ghz ## onnxruntime vs full RPC vs echo floor per model, max rate, batch scaling; reports/bench/.
 	$(PY) -m bench.bench --model-dir $(MODEL_DIR) --out reports/bench $(BENCH_ARGS)

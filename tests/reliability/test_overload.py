@@ -50,7 +50,8 @@ def _ghz(target: str, data: Path, rps: int, total: int, concurrency: int) -> lis
     args = [str(GHZ), "--insecure", f"--import-paths={ROOT / 'proto'}", "--proto=dwcp/inference/v1/inference.proto"]
     args += [f"--call={METHOD}", f"--data-file={data}", f"--total={total}"]
     args += [f"--rps={rps}"] if rps else []
-    args += [f"--concurrency={concurrency}", "--connections=4", "--timeout=2s", "--format=json", target]
+    args += [f"--concurrency={concurrency}", "--connections=4", "--timeout=2s", "--format=json"]
+    args += ["--disable-template-functions", "--disable-template-data", target]  # as bench/ghz.py: literal JSON
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     assert done.stdout.strip(), done.stderr
     return list(json.loads(done.stdout)["details"])
