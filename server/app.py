@@ -128,10 +128,19 @@ class InferenceApp:
         A request larger than max_receive_message_bytes is refused by gRPC (RESOURCE_EXHAUSTED) before it is
         decoded, so no request can make the server allocate more than that plus its batch limits.
         """
-        return [
+        options = [
             ("grpc.so_reuseport", self.settings.reuse_port),
             ("grpc.max_receive_message_length", self.settings.max_receive_message_bytes),
         ]
+        if self.settings.max_pending_rpcs:
+            # gRPC core's backlog of calls the Python layer has not taken yet; past the hard limit it cancels
+            # new calls itself. Soft = hard, or core sheds only a random share between the two.
+            pending = self.settings.max_pending_rpcs
+            options += [
+                ("grpc.server.max_pending_requests", pending),
+                ("grpc.server.max_pending_requests_hard_limit", pending),
+            ]
+        return options
 
     def add_port(self, server: Any, address: str) -> int:
         """Bind the gRPC port with TLS / mutual TLS credentials, or plaintext when that is allowed."""

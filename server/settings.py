@@ -71,6 +71,14 @@ class Settings:
         default=16,
         metadata=_doc("Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once (mode 'thread')."),
     )
+    max_pending_rpcs: int = field(
+        default=0,
+        metadata=_doc(
+            "0: calls wait in gRPC core until the server takes them. N: gRPC core cancels a call arriving while N "
+            "already wait, before any Python runs (the client sees CANCELLED within a millisecond); bounds the "
+            "wait of admitted calls under overload."
+        ),
+    )
     min_deadline_ms: float = field(
         default=1.0,
         metadata=_doc("A request with less time than this left to its deadline gets DEADLINE_EXCEEDED, unrun."),
@@ -87,6 +95,8 @@ class Settings:
             raise ValueError("grpc_threads, ort_intra_op_threads and workers must be at least 1")
         if self.max_in_flight < 1 or self.max_receive_message_bytes < 1024 or self.min_deadline_ms < 0:
             raise ValueError("max_in_flight must be >= 1, max_receive_message_bytes >= 1024, min_deadline_ms >= 0")
+        if self.max_pending_rpcs < 0:
+            raise ValueError(f"max_pending_rpcs must be 0 (no limit) or more, not {self.max_pending_rpcs}")
         if self.insecure not in (0, 1):
             raise ValueError(f"insecure must be 0 or 1, not {self.insecure}")
         if not -1 <= self.metrics_port <= 65535 or not 0 <= self.grpc_port <= 65535:

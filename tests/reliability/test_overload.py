@@ -105,3 +105,38 @@ def test_overload_is_shed_fast_and_the_server_recovers(target: tuple[str, int, i
     errors = [d for d in calm if d["status"] != "OK"]
     print(f"calm {CALM}: {len(errors)} errors, p99 {np.percentile(_ms(calm, 'OK'), 99):.2f} ms")
     assert errors == [], errors[:3]
+
+
+BOUNDED = ("--max-pending-rpcs", "1", "--max-in-flight", "8")  # docs/reliability.md: the overload-bounded setting
+
+
+def test_with_a_pending_bound_admitted_calls_do_not_wait_behind_the_backlog(model_dir: Path, tmp_path: Path) -> None:
+    # The same overload against a server that lets gRPC core cancel calls while one already waits for the
+    # Python layer. Measured on this 2-core host (ghz on the same cores): accepted p99 11-18 ms instead of
+    # 170-245 ms, core's cancellations p99 4-8 ms. The bound asserted is 5x the budget, because ghz sending
+    # 3,000 calls/s takes a core of its own; the 10 ms is not met here (docs/reliability.md).
+    process, ports = start_subprocess(model_dir, tmp_path / "ready.json", *BOUNDED)
+    address = f"127.0.0.1:{ports['grpc_port']}"
+    try:
+        data = tmp_path / "request.json"
+        data.write_text(MessageToJson(build_request("DetectAnomaly", random_inputs("DetectAnomaly", 1))))
+        details = _ghz(address, data, **OVERLOAD)
+        statuses = {s: sum(d["status"] == s for d in details) for s in {d["status"] for d in details}}
+        ok, cancelled = _ms(details, "OK"), _ms(details, "Canceled")
+        report = (
+            f"bounded overload {OVERLOAD} {BOUNDED}: statuses {statuses}; accepted p50/p99 "
+            f"{np.percentile(ok, 50):.2f}/{np.percentile(ok, 99):.2f} ms; cancelled by gRPC core p50/p99 "
+            f"{np.percentile(cancelled, 50):.2f}/{np.percentile(cancelled, 99):.2f} ms"
+        )
+        print(report)
+        assert set(statuses) <= {"OK", "ResourceExhausted", "Canceled"}, report
+        assert len(ok) > 0 and len(cancelled) > 0, report
+        assert np.percentile(ok, 99) <= 5 * BUDGET_MS, report
+        assert np.percentile(cancelled, 99) <= 2 * BUDGET_MS, report
+        calm = _ghz(address, data, **CALM)
+        errors = [d for d in calm if d["status"] != "OK"]
+        print(f"calm {CALM}: {len(errors)} errors, p99 {np.percentile(_ms(calm, 'OK'), 99):.2f} ms")
+        assert errors == [], errors[:3]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, "the server did not drain cleanly after the overload"

@@ -26,7 +26,13 @@ def test_environment_then_flags() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--server-mode", "fork"], ["--max-batch-items", "0"], ["--metrics-port", "-2"], ["--log-level", "LOUD"]],
+    [
+        ["--server-mode", "fork"],
+        ["--max-batch-items", "0"],
+        ["--metrics-port", "-2"],
+        ["--log-level", "LOUD"],
+        ["--max-pending-rpcs", "-1"],
+    ],
 )
 def test_bad_values_are_refused(argv: list[str]) -> None:
     with pytest.raises(ValueError):
@@ -36,3 +42,14 @@ def test_bad_values_are_refused(argv: list[str]) -> None:
 def test_a_non_number_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         load_settings(["--grpc-port", "many"], environ={})
+
+
+def test_the_pending_bound_reaches_grpc_core_only_when_set() -> None:
+    from server.app import InferenceApp
+
+    def options(argv: list[str]) -> dict[str, int]:
+        return dict(InferenceApp(load_settings([*argv, "--model-dir", "/nonexistent"], environ={})).grpc_options())
+
+    assert "grpc.server.max_pending_requests" not in options([])
+    bounded = options(["--max-pending-rpcs", "3"])
+    assert bounded["grpc.server.max_pending_requests"] == bounded["grpc.server.max_pending_requests_hard_limit"] == 3

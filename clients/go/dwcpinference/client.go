@@ -134,7 +134,7 @@ func invoke[Req, Resp any](ctx context.Context, c *Client, rpc string, timeout t
 	ctx, cancel := c.callContext(ctx, timeout)
 	defer cancel()
 	resp, err := fn(ctx, req)
-	return resp, mapError(rpc, err)
+	return resp, mapError(ctx, rpc, err)
 }
 
 // PredictBandwidth predicts a link's throughput over the next sample interval from its last

@@ -22,7 +22,9 @@ var (
 	// ErrUnavailable: no replica could be reached or it refused the call (UNAVAILABLE, or RESOURCE_EXHAUSTED,
 	// which also matches ErrOverloaded). Transient: a later call may succeed.
 	ErrUnavailable = errors.New("dwcpinference: service unavailable")
-	// ErrOverloaded: the service shed the call under load (RESOURCE_EXHAUSTED). Also matches ErrUnavailable.
+	// ErrOverloaded: the service shed the call under load (RESOURCE_EXHAUSTED, or CANCELLED by the server
+	// while the caller's context is live: gRPC core's backlog bound, --max-pending-rpcs). Also matches
+	// ErrUnavailable.
 	// Not retried by the client: retrying an overloaded service only deepens the overload.
 	ErrOverloaded = errors.New("dwcpinference: service overloaded")
 	// ErrDeadlineExceeded: no answer within the call's deadline (the per-call timeout or the caller's
@@ -76,8 +78,8 @@ func (e *rpcError) Error() string {
 func (e *rpcError) Unwrap() []error            { return e.kinds }
 func (e *rpcError) GRPCStatus() *status.Status { return e.st }
 
-// mapError turns an error from a generated stub into the package's errors.
-func mapError(rpc string, err error) error {
+// mapError turns an error from a generated stub into the package's errors; ctx is the call's context.
+func mapError(ctx context.Context, rpc string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -95,6 +97,11 @@ func mapError(rpc string, err error) error {
 	case codes.DeadlineExceeded:
 		return &rpcError{rpc: rpc, st: st, kinds: []error{ErrDeadlineExceeded, context.DeadlineExceeded}}
 	case codes.Canceled:
+		if ctx.Err() == nil {
+			// The caller did not cancel: the server did. A server run with --max-pending-rpcs has gRPC core
+			// cancel calls past its backlog bound before any handler runs: a refusal under overload.
+			return &rpcError{rpc: rpc, st: st, kinds: []error{ErrOverloaded, ErrUnavailable}}
+		}
 		return &rpcError{rpc: rpc, st: st, kinds: []error{context.Canceled}}
 	}
 	return fmt.Errorf("dwcpinference: %s: %w", rpc, err)

@@ -46,6 +46,8 @@ func TestErrorMapping(t *testing.T) {
 			[]error{ErrUnavailable}, []error{ErrInvalidInput, ErrOverloaded, ErrDeadlineExceeded}, codes.Unavailable, "", ""},
 		{"resource exhausted", status.Error(codes.ResourceExhausted, "too many requests in flight"),
 			[]error{ErrOverloaded, ErrUnavailable}, []error{ErrDeadlineExceeded}, codes.ResourceExhausted, "", ""},
+		{"cancelled by the server (its backlog bound), not by the caller", status.Error(codes.Canceled, "CANCELLED"),
+			[]error{ErrOverloaded, ErrUnavailable}, []error{context.Canceled, ErrDeadlineExceeded}, codes.Canceled, "", ""},
 		{"deadline from the server", status.Error(codes.DeadlineExceeded, "deadline cannot be met"),
 			[]error{ErrDeadlineExceeded, context.DeadlineExceeded}, []error{ErrUnavailable}, codes.DeadlineExceeded, "", ""},
 		{"internal stays a plain status", status.Error(codes.Internal, "boom"),
