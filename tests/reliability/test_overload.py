@@ -73,19 +73,33 @@ def _ms(details: list[dict], status: str) -> np.ndarray:
     return np.array([d["latency"] / 1e6 for d in details if d["status"] == status])
 
 
-def test_overload_is_shed_fast_and_the_server_recovers(target: tuple[str, int, int], tmp_path: Path) -> None:
-    address, metrics_port, _pid = target
+def _percentiles(name: str, values: np.ndarray) -> str:
+    return f"{name} p50/p99 {np.percentile(values, 50):.2f}/{np.percentile(values, 99):.2f} ms"
+
+
+def _overload(address: str, tmp_path: Path, refusal: str) -> tuple[dict[str, int], np.ndarray, np.ndarray, str, Path]:
+    """Run OVERLOAD against `address`: (statuses, accepted ms, `refusal`-status ms, report line, request file)."""
     data = tmp_path / "request.json"
     data.write_text(MessageToJson(build_request("DetectAnomaly", random_inputs("DetectAnomaly", 1))))
     details = _ghz(address, data, **OVERLOAD)
     statuses = {s: sum(d["status"] == s for d in details) for s in {d["status"] for d in details}}
-    ok, refused = _ms(details, "OK"), _ms(details, "ResourceExhausted")
-    report = (
-        f"overload {OVERLOAD}: statuses {statuses}; accepted p50/p99 {np.percentile(ok, 50):.2f}/"
-        f"{np.percentile(ok, 99):.2f} ms; refused p50/p99 {np.percentile(refused, 50):.2f}/"
-        f"{np.percentile(refused, 99):.2f} ms"
-    )
+    ok, refused = _ms(details, "OK"), _ms(details, refusal)
+    report = f"overload {OVERLOAD}: statuses {statuses}; {_percentiles('accepted', ok)}; "
+    report += _percentiles(refusal, refused) if len(refused) else f"no {refusal}"
     print(report)
+    return statuses, ok, refused, report, data
+
+
+def _assert_calm_phase_clean(address: str, data: Path) -> None:
+    calm = _ghz(address, data, **CALM)
+    errors = [d for d in calm if d["status"] != "OK"]
+    print(f"calm {CALM}: {len(errors)} errors, p99 {np.percentile(_ms(calm, 'OK'), 99):.2f} ms")
+    assert errors == [], errors[:3]
+
+
+def test_overload_is_shed_fast_and_the_server_recovers(target: tuple[str, int, int], tmp_path: Path) -> None:
+    address, metrics_port, _pid = target
+    statuses, ok, refused, report, data = _overload(address, tmp_path, "ResourceExhausted")
     assert set(statuses) <= {"OK", "ResourceExhausted"}, report  # no INTERNAL, UNAVAILABLE, timeouts
     assert len(refused) > 0 and len(ok) > 0, report
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
@@ -100,11 +114,7 @@ def test_overload_is_shed_fast_and_the_server_recovers(target: tuple[str, int, i
     # The rest of the refusals come from gRPC's own backstop cap (4 x max_in_flight + 16 RPCs held at once).
     print(f"refused by admission (counted): {counted:.0f}, by the gRPC backstop: {len(refused) - counted:.0f}")
     assert 0 < counted <= len(refused), report
-
-    calm = _ghz(address, data, **CALM)
-    errors = [d for d in calm if d["status"] != "OK"]
-    print(f"calm {CALM}: {len(errors)} errors, p99 {np.percentile(_ms(calm, 'OK'), 99):.2f} ms")
-    assert errors == [], errors[:3]
+    _assert_calm_phase_clean(address, data)
 
 
 BOUNDED = ("--max-pending-rpcs", "1", "--max-in-flight", "8")  # docs/reliability.md: the overload-bounded setting
@@ -118,25 +128,12 @@ def test_with_a_pending_bound_admitted_calls_do_not_wait_behind_the_backlog(mode
     process, ports = start_subprocess(model_dir, tmp_path / "ready.json", *BOUNDED)
     address = f"127.0.0.1:{ports['grpc_port']}"
     try:
-        data = tmp_path / "request.json"
-        data.write_text(MessageToJson(build_request("DetectAnomaly", random_inputs("DetectAnomaly", 1))))
-        details = _ghz(address, data, **OVERLOAD)
-        statuses = {s: sum(d["status"] == s for d in details) for s in {d["status"] for d in details}}
-        ok, cancelled = _ms(details, "OK"), _ms(details, "Canceled")
-        report = (
-            f"bounded overload {OVERLOAD} {BOUNDED}: statuses {statuses}; accepted p50/p99 "
-            f"{np.percentile(ok, 50):.2f}/{np.percentile(ok, 99):.2f} ms; cancelled by gRPC core p50/p99 "
-            f"{np.percentile(cancelled, 50):.2f}/{np.percentile(cancelled, 99):.2f} ms"
-        )
-        print(report)
-        assert set(statuses) <= {"OK", "ResourceExhausted", "Canceled"}, report
-        assert len(ok) > 0 and len(cancelled) > 0, report
-        assert np.percentile(ok, 99) <= 5 * BUDGET_MS, report
-        assert np.percentile(cancelled, 99) <= 2 * BUDGET_MS, report
-        calm = _ghz(address, data, **CALM)
-        errors = [d for d in calm if d["status"] != "OK"]
-        print(f"calm {CALM}: {len(errors)} errors, p99 {np.percentile(_ms(calm, 'OK'), 99):.2f} ms")
-        assert errors == [], errors[:3]
+        statuses, ok, cancelled, report, data = _overload(address, tmp_path, "Canceled")
+        assert set(statuses) <= {"OK", "ResourceExhausted", "Canceled"}, f"{BOUNDED}: {report}"
+        assert len(ok) > 0 and len(cancelled) > 0, f"{BOUNDED}: {report}"
+        assert np.percentile(ok, 99) <= 5 * BUDGET_MS, f"{BOUNDED}: {report}"
+        assert np.percentile(cancelled, 99) <= 2 * BUDGET_MS, f"{BOUNDED}: {report}"
+        _assert_calm_phase_clean(address, data)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0, "the server did not drain cleanly after the overload"
