@@ -81,6 +81,7 @@ def _entry(model: TrainedModel) -> dict[str, Any]:
 
 def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
     """Train every chosen model, publish those that may be published, and return the outcomes."""
+    from training.manifest import training_data_summary
     from training.publish import prune_versions, publish
 
     created = datetime.now(UTC).replace(microsecond=0)
@@ -100,6 +101,7 @@ def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
             except Exception as exc:
                 trained[name] = exc
     outcomes = []
+    training_data: dict[str, object] | None = None  # hashing the frame takes seconds: once per run, if needed
     for name in config.models:
         result = trained[name]
         if isinstance(result, BaseException):
@@ -107,11 +109,13 @@ def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
             outcomes.append(ModelOutcome(name, f"failed: {type(result).__name__}: {result}"))
             continue
         entry = _entry(result)
+        if training_data is None:
+            training_data = training_data_summary(data.metrics)
         if config.strict and not result.evaluation.passed:
-            path = publish(result, data.metrics, config.report_dir / "rejected", created)
+            path = publish(result, training_data, config.report_dir / "rejected", created)
             status = "rejected (missed a target or baseline; not published)"
         else:
-            path = publish(result, data.metrics, config.output_dir, created)
+            path = publish(result, training_data, config.output_dir, created)
             for old in prune_versions(config.output_dir / name, config.keep_versions):
                 progress(name, f"deleted old version {old.name} (keeping {config.keep_versions})")
             status = "published" if result.evaluation.passed else "published (missed a target or baseline)"

@@ -6,14 +6,12 @@ from datetime import datetime
 from pathlib import Path
 
 import onnx
-import pandas as pd
 
 from training.manifest import (
     FeatureSpec,
     ModelCard,
     OutputSpec,
     ParityReport,
-    training_data_summary,
     write_model_version,
 )
 from training.tasks.common import TrainedModel
@@ -28,7 +26,7 @@ def flat_baselines(model: TrainedModel) -> dict[str, float]:
     }
 
 
-def model_card(model: TrainedModel, metrics_frame: pd.DataFrame) -> ModelCard:
+def model_card(model: TrainedModel, training_data: dict[str, object]) -> ModelCard:
     """The manifest content training knows: features, outputs, thresholds, metrics, targets, baselines."""
     parity = ParityReport(
         int(model.parity["rows"]),
@@ -44,7 +42,7 @@ def model_card(model: TrainedModel, metrics_frame: pd.DataFrame) -> ModelCard:
         input_shape=model.input_shape,
         features=[FeatureSpec(**f) for f in model.features],  # type: ignore[arg-type]
         outputs=[OutputSpec(**o) for o in model.outputs],
-        training_data=training_data_summary(metrics_frame),
+        training_data=training_data,
         parity=parity,
         thresholds=model.thresholds,
         constants=model.constants | {"latency_us": model.latency_us, "split_counts": model.split_counts},
@@ -69,14 +67,17 @@ def prune_versions(model_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def publish(model: TrainedModel, metrics_frame: pd.DataFrame, output_dir: Path, created: datetime) -> Path:
-    """Write `<output_dir>/<name>/<version>/` atomically; returns the version directory."""
+def publish(model: TrainedModel, training_data: dict[str, object], output_dir: Path, created: datetime) -> Path:
+    """Write `<output_dir>/<name>/<version>/` atomically; returns the version directory.
+
+    `training_data` is `training_data_summary` of the training frame (the same for every model of a run).
+    """
     if model.example_input is None:
         raise ValueError(f"{model.name}: no example input to put in the manifest")
     return write_model_version(
         output_dir / model.name,
         onnx.load_from_string(model.onnx_bytes),
-        model_card(model, metrics_frame),
+        model_card(model, training_data),
         model.example_input,
         created,
     )

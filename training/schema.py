@@ -205,10 +205,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
-COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)
-# One time series per (node_id, peer_id).
-LINK_KEY: tuple[str, str] = ("node_id", "peer_id")
 
 ALIASES: dict[str, Alias] = {
     a.name: a

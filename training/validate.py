@@ -183,7 +183,15 @@ def validate_incident_records(
 
 def validate_files(metrics_path: Path | str, incidents_path: Path | str | None = None) -> ValidationReport:
     """Validate a metrics file and optionally an incidents file; never raises for a data problem."""
+    return _read_and_validate(metrics_path, incidents_path)[0]
+
+
+def _read_and_validate(
+    metrics_path: Path | str, incidents_path: Path | str | None
+) -> tuple[ValidationReport, pa.Table | None, list[Any]]:
+    """The validation report, with the metrics table and incident records it read (None / [] if unreadable)."""
     report = ValidationReport()
+    records: list[Any] = []
     node_ids: set[str] | None = None
     try:
         table = read_metrics_table(metrics_path)
@@ -204,7 +212,7 @@ def validate_files(metrics_path: Path | str, incidents_path: Path | str | None =
             report.problem(exc.path, None, exc.reason, "a JSON array of incident objects")
         else:
             validate_incident_records(records, str(incidents_path), node_ids, report)
-    return report
+    return report, table, records
 
 
 @dataclass
@@ -222,14 +230,12 @@ def load_validated_telemetry(metrics_path: Path | str, incidents_path: Path | st
     Alias columns are renamed to their canonical names (their values are unchanged) and text
     timestamps become pandas datetime64[ns, UTC]. Nothing is dropped or coerced.
     """
-    report = validate_files(metrics_path, incidents_path)
-    if not report.ok:
+    report, table, records = _read_and_validate(metrics_path, incidents_path)  # each file read once
+    if not report.ok or table is None:
         raise TelemetryValidationError(report)
-    table = read_metrics_table(metrics_path)
     table = table.rename_columns([report.column_map[n] for n in table.column_names])
     metrics = table.to_pandas()
     metrics["timestamp"] = pd.to_datetime(metrics["timestamp"], utc=True, format="ISO8601")
     for name in ("node_id", "peer_id", "region", "az", "datacenter_id"):
         metrics[name] = metrics[name].astype(str)
-    records = read_incident_records(incidents_path) if incidents_path is not None else []
     return TelemetryData(metrics, incidents_frame(records), report)

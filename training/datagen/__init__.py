@@ -25,12 +25,6 @@ class SyntheticTelemetry:
     incidents: list[dict[str, str]]
     nodes: pd.DataFrame  # node_id, region, datacenter_id, node_role, cluster_id
     quorum_rtt_ms: pd.DataFrame  # index epoch_time, one column per cluster_id (NaN without quorum)
-    train_end_epoch_s: int  # rows with epoch_time >= this are the held-out test range
-
-    def split(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(train, test) rows."""
-        is_test = self.metrics["epoch_time"] >= self.train_end_epoch_s
-        return self.metrics[~is_test], self.metrics[is_test]
 
 
 def generate(config: DatagenConfig | None = None, **overrides: Any) -> SyntheticTelemetry:
@@ -66,5 +60,4 @@ def generate(config: DatagenConfig | None = None, **overrides: Any) -> Synthetic
         incidents=[inc.record(topo.node_ids) for inc in sim.incidents],
         nodes=nodes,
         quorum_rtt_ms=quorum,
-        train_end_epoch_s=config.start_epoch_s + config.n_train_steps * config.interval_s,
     )

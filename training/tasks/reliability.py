@@ -102,11 +102,12 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     parity = check_forest_parity(model, forest, x[test], threshold, prep)
     onnx_bytes = model.SerializeToString()
     out = run_onnx(onnx_bytes, x[test])
+    baseline_test_score = baseline.score(x[test])
     evaluation = _evaluate(
         labels[test],
         out["anomaly_score"],
         out["is_anomaly"],
-        baseline.score(x[test]),
+        baseline_test_score,
         baseline_threshold,
         settings.target_accuracy,
     )
@@ -125,7 +126,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
 
         plots["pr_curve"] = p.pr_curves(
             labels[test],
-            {"isolation forest": out["anomaly_score"], "z-score rule": baseline.score(x[test])},
+            {"isolation forest": out["anomaly_score"], "z-score rule": baseline_test_score},
             settings.plots_dir / f"{NAME}_pr_curve.png",
         )
     return TrainedModel(
