@@ -63,7 +63,9 @@ def test_one_input(data: bytes) -> None:
         return
     model = MODELS[rpc]
     try:
-        ids, inputs = encode_request(model.spec, request, model.manifest, model.range_check, MAX_BATCH_ITEMS)
+        ids, inputs = encode_request(
+            model.spec, request, model.manifest, model.range_check, MAX_BATCH_ITEMS, model.layout
+        )
     except ValidationError:
         return
     model.spec.build_response(ids, model.run(inputs), model.manifest).SerializeToString()

@@ -106,6 +106,6 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method  # type: ignore[attr-defined]
         if method.startswith(self.prefix) and self.executor.held >= self.max_in_flight:
-            self.metrics.shed.labels(method[len(self.prefix) :], OVERLOADED).inc()
+            self.metrics.shed_of(method[len(self.prefix) :], OVERLOADED).inc()
             return self._refusal
         return continuation(handler_call_details)

@@ -58,8 +58,6 @@ class InferenceApp:
         self.credentials = security.server_credentials(settings)  # fails before anything binds
         self.grpc_port = 0
         self.metrics_port = -1
-        self._draining = False
-        self._health_lock = threading.Lock()
         self._stopping = threading.Event()
         self._reload_requested = threading.Event()
         self._reloader = threading.Thread(target=self._reload_loop, name="model-reloader", daemon=True)
@@ -84,8 +82,7 @@ class InferenceApp:
             s.max_in_flight,
             self.metrics_port,
         )
-        self.store.reload()
-        self._set_health()
+        self.store.reload()  # calls _set_health when it swaps a model in
         loaded = ", ".join(f"{m.name}={m.version}" for m in self.store.models()) or "none"
         log.info("loaded models from %s: %s", s.model_dir.resolve(), loaded)
         self._reloader.start()
@@ -102,9 +99,7 @@ class InferenceApp:
             return
         grace_s = self.settings.grace_period_s if grace_s is None else grace_s
         log.info("draining: NOT_SERVING, finishing in-flight RPCs within %.1f s", grace_s)
-        with self._health_lock:
-            self._draining = True
-        self.health.enter_graceful_shutdown()
+        self.health.enter_graceful_shutdown()  # NOT_SERVING for good: the servicer ignores later set()s
         self._stopping.set()
         self._reload_requested.set()
         self._grpc.stop(grace_s)
@@ -156,15 +151,12 @@ class InferenceApp:
 
     def _set_health(self) -> None:
         """Per-RPC entries (`<service>/<rpc>`) follow their model; the service and "" need all four."""
-        with self._health_lock:
-            if self._draining:
-                return
-            loaded = {rpc: self.store.for_rpc(rpc) is not None for rpc in SPECS}
-            for rpc, ok in loaded.items():
-                self.health.set(f"{SERVICE_NAME}/{rpc}", SERVING if ok else NOT_SERVING)
-            everything = SERVING if all(loaded.values()) else NOT_SERVING
-            self.health.set(SERVICE_NAME, everything)
-            self.health.set(health.OVERALL_HEALTH, everything)
+        loaded = {rpc: self.store.for_rpc(rpc) is not None for rpc in SPECS}
+        for rpc, ok in loaded.items():
+            self.health.set(f"{SERVICE_NAME}/{rpc}", SERVING if ok else NOT_SERVING)
+        everything = SERVING if all(loaded.values()) else NOT_SERVING
+        self.health.set(SERVICE_NAME, everything)
+        self.health.set(health.OVERALL_HEALTH, everything)
 
     def _reload_loop(self) -> None:
         interval_s = self.settings.reload_interval_s if self.settings.reload_interval_s > 0 else None

@@ -72,6 +72,7 @@ class Metrics:
         self.budget_s.set(latency_budget_s)
         self._rpc_children: dict[tuple[str, str], tuple[Histogram, Histogram, Counter]] = {}
         self._in_flight_children: dict[str, Gauge] = {}
+        self._shed_children: dict[tuple[str, str], Counter] = {}
 
     def observe_rpc(self, method: str, code: str, duration_s: float, items: int) -> None:
         """Record one finished RPC."""
@@ -89,6 +90,13 @@ class Metrics:
             batch.observe(items)
         if duration_s > self.latency_budget_s:
             over_budget.inc()
+
+    def shed_of(self, method: str, reason: str) -> Counter:
+        """The shed counter of one method and reason (resolved once: refusals come in floods)."""
+        counter = self._shed_children.get((method, reason))
+        if counter is None:
+            counter = self._shed_children[method, reason] = self.shed.labels(method, reason)
+        return counter
 
     def in_flight_of(self, method: str) -> Gauge:
         """The in-flight gauge of one method (resolved once)."""

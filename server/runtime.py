@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from server.codec import SPECS, Outputs, RpcSpec
+from server.codec import SPECS, Outputs, RpcSpec, input_layout
 from server.manifest import ArtifactError, Manifest, read_manifest
 from server.metrics import Metrics
 from server.validation import RangeCheck
@@ -48,7 +48,8 @@ class LoadedModel:
         self.spec = spec
         self.session = session
         self.sha256 = sha256
-        self.range_check = RangeCheck(manifest.input.features, int(manifest.input.shape[-1] or 0))
+        self.layout = input_layout(spec, manifest)
+        self.range_check = RangeCheck(manifest.input.features, self.layout.inner[-1])
         self.output_names = [o.name for o in manifest.outputs]
         self._observe: Callable[[float], None] = lambda _s: None
 

@@ -80,7 +80,9 @@ class InferenceHandler:
             model = self.store.for_rpc(rpc)
             if model is None:
                 raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {rpc} is loaded; see the server log")
-            ids, inputs = encode_request(model.spec, request, model.manifest, model.range_check, self.max_batch_items)
+            ids, inputs = encode_request(
+                model.spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
+            )
             items = len(ids)
             return model.spec.build_response(ids, model.run(inputs), model.manifest)
         except ValidationError as exc:
@@ -88,7 +90,7 @@ class InferenceHandler:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         except RefusedError as exc:
             code = exc.code.name
-            self.metrics.shed.labels(rpc, exc.reason).inc()
+            self.metrics.shed_of(rpc, exc.reason).inc()
             raise RpcError(exc.code, exc.message) from None
         except RpcError as exc:
             code = exc.code.name

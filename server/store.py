@@ -21,7 +21,8 @@ def _visible_dirs(path: Path) -> list[Path]:
 def _fingerprint(version_dir: Path) -> tuple[tuple[str, int, int], ...]:
     """Changes when any file of the version changes, so a fixed-up version is tried again."""
     try:
-        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in version_dir.iterdir()))
+        stats = ((p.name, p.stat()) for p in version_dir.iterdir())
+        return tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats))
     except OSError:
         return ()
 
