@@ -37,6 +37,7 @@ from bench.payloads import (
 )
 from bench.processes import echo_command, serve, server_command
 from bench.tables import check_model_dir, markdown_table
+from server.runtime import session_options
 
 REQUESTS_PER_FILE = 32
 ORT_RUNS = 2000
@@ -84,9 +85,7 @@ def model_input(version: Path, rpc: str, items: list[Any]) -> np.ndarray:
 
 def ort_median_ms(version: Path, inputs: np.ndarray, runs: int = ORT_RUNS) -> float:
     """Median wall time of one session.run on `inputs`, one intra-op thread (as the server runs it)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
+    options = session_options(intra_op_threads=1)  # the server's own options
     session = ort.InferenceSession(str(version / "model.onnx"), options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: inputs}
     for _ in range(100):

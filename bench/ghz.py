@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GHZ = Path(os.environ.get("GHZ", ROOT / ".tools" / "bin" / "ghz"))
@@ -43,6 +45,7 @@ class Summary:
     max_ms: float
     errors: int
     error_kinds: dict[str, int]
+    client_cpu_s: float = float("nan")  # ghz's own user + system CPU time over the run
 
     def within(self, budget_ms: float, target_rps: int) -> bool:
         """No errors, p99 under the budget, and the target rate actually reached (95 %)."""
@@ -72,8 +75,8 @@ def summarise(report: dict[str, object]) -> Summary:
     )
 
 
-def run_ghz(target: str, method: str, data_file: Path, load: Load, out_json: Path | None = None) -> Summary:
-    """Run ghz once (insecure, schema from proto/) and summarise; the JSON report is kept in out_json.
+def ghz_report(target: str, method: str, data_file: Path, load: Load) -> tuple[dict[str, Any], float]:
+    """Run ghz once (insecure, schema from proto/): its JSON report (with per-request `details`) and its CPU seconds.
 
     A run at a set rate is bounded by a request count (rps x duration), not by ghz's --duration, which
     cancels the requests in flight when time is up and reports them as errors.
@@ -92,7 +95,7 @@ def run_ghz(target: str, method: str, data_file: Path, load: Load, out_json: Pat
         "--timeout=2s",
         "--format=json",
         # The payloads are literal JSON: without these ghz runs every request through Go's text/template,
-        # which cost 0.15 ms of client CPU per request (0.54 -> 0.38 ms) on the cores the server shares.
+        # CPU taken from the cores the server shares (docs/performance.md).
         "--disable-template-functions",
         "--disable-template-data",
     ]
@@ -100,17 +103,25 @@ def run_ghz(target: str, method: str, data_file: Path, load: Load, out_json: Pat
         args.append(f"--rps={load.rps}")
     args.append(target)
     limit_s = load.duration_s * 3 + 30
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # counts children once they are reaped: ghz alone here
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=limit_s, check=False)
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"ghz {method} did not finish in {limit_s:.0f} s") from exc
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not done.stdout.strip():
         raise RuntimeError(f"ghz {method} failed (exit {done.returncode}): {done.stderr.strip()}")
-    report = json.loads(done.stdout)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return dict(json.loads(done.stdout)), cpu_s
+
+
+def run_ghz(target: str, method: str, data_file: Path, load: Load, out_json: Path | None = None) -> Summary:
+    """ghz_report, summarised; the report without per-request details is kept in out_json."""
+    report, cpu_s = ghz_report(target, method, data_file, load)
     if out_json is not None:
         report.pop("details", None)  # one record per request: large and not needed for the summary
         out_json.write_text(json.dumps(report, indent=1))
-    return summarise(report)
+    return replace(summarise(report), client_cpu_s=cpu_s)
 
 
 def find_max_rate(

@@ -6,8 +6,9 @@ Starts the server on 127.0.0.1 (free port, ready file), builds request payloads 
 and for every RPC runs ghz at --rate requests per second with single-item requests, then at --batch-rate
 with --batch-item requests, one RPC at a time. Each RPC is then ramped through --ramp-rates (single
 items) until p99 reaches the budget, an error occurs or the rate is not reached. Writes ghz JSON and
-summary.md to --out. Exits 1 when any gate phase has p99 at or over the budget, any error, or does not
-reach its rate.
+summary.md to --out; gate rows also give the server processes' and ghz's CPU time per request (the two share
+these cores). --echo serves bench/echo_server.py instead, so the same command measures the transport floor.
+Exits 1 when any gate phase has p99 at or over the budget, any error, or does not reach its rate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench.ghz import Load, Summary, find_max_rate, run_ghz
 from bench.payloads import RPCS, SERVICE, build_pools, build_requests, load_telemetry, write_ghz_data
-from bench.processes import serve, server_command
+from bench.processes import echo_command, serve, server_command
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 64  # distinct requests ghz sends round-robin
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=4, help="HTTP/2 connections ghz spreads them over.")
     parser.add_argument("--processes", type=int, default=1, help="Server processes sharing the port.")
     parser.add_argument("--server-args", default="", help="Extra flags for `python -m server`, one string.")
+    parser.add_argument(
+        "--echo", action="store_true", help="Serve bench/echo_server.py instead: the transport floor at the same load."
+    )
     parser.add_argument("--data", type=Path, default=None, help="Telemetry Parquet (default: generated).")
     parser.add_argument("--out", type=Path, default=Path("reports/loadtest"), help="Report folder.")
     return parser.parse_args(argv)
@@ -70,17 +74,20 @@ def main(argv: list[str] | None = None) -> int:
             sizes[rpc, batch] = write_ghz_data(build_requests(pools, rpc, batch, REQUESTS_PER_FILE), data[rpc, batch])
     gate_rows, ramp_rows, failures = [], [], []
     results: dict[str, object] = {}
-    command = server_command(args.model_dir, shlex.split(args.server_args))
+    command = echo_command() if args.echo else server_command(args.model_dir, shlex.split(args.server_args))
     with serve(command, args.processes, args.out) as server:
         for rpc in RPCS:
             method = f"{SERVICE}.{rpc}"
             run_ghz(server.target, method, data[rpc, 1], Load(args.rate, WARMUP_S, args.concurrency, args.connections))
             for batch, rate in ((1, args.rate), (args.batch, args.batch_rate)):
                 load = Load(rate, args.duration_s, args.concurrency, args.connections)
+                server_cpu_s = server.cpu_s()
                 s = run_ghz(server.target, method, data[rpc, batch], load, args.out / f"{rpc}-b{batch}-gate.json")
+                server_cpu_s = server.cpu_s() - server_cpu_s
                 ok = s.within(args.budget_ms, rate)
-                gate_rows.append(_row(rpc, batch, rate, s, ok))
-                results[f"{rpc}/b{batch}/gate"] = asdict(s)
+                cpu_ms = [1000 * server_cpu_s / max(s.count, 1), 1000 * s.client_cpu_s / max(s.count, 1)]
+                gate_rows.append([*_row(rpc, batch, rate, s, ok), *cpu_ms])
+                results[f"{rpc}/b{batch}/gate"] = asdict(s) | {"server_cpu_s": server_cpu_s}
                 if not ok:
                     failures.append(f"{rpc} batch {batch}: p99 {s.p99_ms:.2f} ms, {s.rps:.0f} rps, {s.errors} errors")
                 print(f"gate {rpc} batch {batch}: {s.rps:.0f} rps p99 {s.p99_ms:.2f} ms errors {s.errors}", flush=True)
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             "Request sizes (bytes): " + ", ".join(f"{r} b{b} {n}" for (r, b), n in sorted(sizes.items())),
             f"## Gate: {args.rate} rps per RPC single items, {args.batch_rate} rps of {args.batch}-item requests "
             "(one RPC at a time)",
-            markdown_table(headers, gate_rows),
+            markdown_table([*headers, "server CPU ms/request", "ghz CPU ms/request"], gate_rows),
             f"## Ramp (single items, {args.ramp_step_s:g} s per step, stops at the first miss)",
             markdown_table(headers, ramp_rows),
             "## Highest rate holding p99 under budget (single items)",

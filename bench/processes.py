@@ -24,13 +24,20 @@ class Running:
     """Processes serving one gRPC port on 127.0.0.1."""
 
     grpc_port: int
-    metrics_ports: list[int]
     pids: list[int]
 
     @property
     def target(self) -> str:
         """host:port for ghz and channels."""
         return f"{HOST}:{self.grpc_port}"
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server processes have used so far (Linux /proc)."""
+        ticks = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(process: subprocess.Popen[bytes], ready: Path, log: Path) -> dict[str, int]:
@@ -71,7 +78,6 @@ def serve(command: Sequence[str], processes: int, log_dir: Path) -> Iterator[Run
     connections over them.
     """
     started: list[subprocess.Popen[bytes]] = []
-    metrics_ports: list[int] = []
     port = 0
     try:
         with tempfile.TemporaryDirectory(prefix="dwcp-bench-") as scratch:
@@ -90,8 +96,7 @@ def serve(command: Sequence[str], processes: int, log_dir: Path) -> Iterator[Run
                 started.append(process)
                 info = _wait_ready(process, ready, log)
                 port = int(info["grpc_port"])
-                metrics_ports.append(int(info.get("metrics_port", -1)))
-        yield Running(port, metrics_ports, [p.pid for p in started])
+        yield Running(port, [p.pid for p in started])
     finally:
         _stop(started)
 
