@@ -116,7 +116,7 @@ func (c *Client) WaitReady(ctx context.Context) error {
 }
 
 // callContext bounds a call by the per-call timeout; the caller's deadline wins when it is earlier.
-func (c *Client) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+func callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	if timeout <= 0 {
 		return context.WithCancel(ctx)
 	}
@@ -129,126 +129,86 @@ func (c *Client) canFallBack(err error) bool {
 }
 
 // invoke runs one generated stub method under the per-call timeout and maps its error.
-func invoke[Req, Resp any](ctx context.Context, c *Client, rpc string, timeout time.Duration,
+func invoke[Req, Resp any](ctx context.Context, rpc string, timeout time.Duration,
 	fn func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
-	ctx, cancel := c.callContext(ctx, timeout)
+	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	resp, err := fn(ctx, req)
 	return resp, mapError(ctx, rpc, err)
 }
 
+// batchCall is every batch RPC: build and check the request, call under the per-call timeout, answer with
+// the fallback heuristic when allowed, check the answer has one result per item, convert it.
+func batchCall[In, Req, Resp, Out any](ctx context.Context, c *Client, rpc string, items []In,
+	build func([]In) (Req, error), fn func(context.Context, Req, ...grpc.CallOption) (Resp, error),
+	convert func(Resp) []Out, fallback func(In) Out) ([]Out, error) {
+	req, err := build(items)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := invoke(ctx, rpc, c.cfg.timeout, fn, req)
+	if err != nil {
+		if c.canFallBack(err) {
+			return fallbackAll(items, fallback), nil
+		}
+		return nil, err
+	}
+	out := convert(resp)
+	if err := checkCount(rpc, len(out), len(items)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// first is the single-item form of a batch call's result.
+func first[T any](out []T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out[0], nil
+}
+
 // PredictBandwidth predicts a link's throughput over the next sample interval from its last
 // BandwidthWindowSamples samples, oldest first.
 func (c *Client) PredictBandwidth(ctx context.Context, samples []LinkSample) (BandwidthPrediction, error) {
-	out, err := c.PredictBandwidthBatch(ctx, []LinkWindow{{Samples: samples}})
-	if err != nil {
-		return BandwidthPrediction{}, err
-	}
-	return out[0], nil
+	return first(c.PredictBandwidthBatch(ctx, []LinkWindow{{Samples: samples}}))
 }
 
 // PredictBandwidthBatch predicts several links in one call; results are in the order of windows.
 func (c *Client) PredictBandwidthBatch(ctx context.Context, windows []LinkWindow) ([]BandwidthPrediction, error) {
-	req, err := bandwidthRequest(windows)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := invoke(ctx, c, "PredictBandwidth", c.cfg.timeout, c.stub.PredictBandwidth, req)
-	if err != nil {
-		if c.canFallBack(err) {
-			return fallbackAll(windows, FallbackBandwidth), nil
-		}
-		return nil, err
-	}
-	if err := checkCount("PredictBandwidth", len(resp.GetPredictions()), len(windows)); err != nil {
-		return nil, err
-	}
-	return bandwidthResults(resp), nil
+	return batchCall(ctx, c, "PredictBandwidth", windows, bandwidthRequest, c.stub.PredictBandwidth, bandwidthResults, FallbackBandwidth)
 }
 
 // SelectCompression picks the compression level (0-9) that moves a chunk fastest over one link.
 func (c *Client) SelectCompression(ctx context.Context, features CompressionFeatures) (CompressionChoice, error) {
-	out, err := c.SelectCompressionBatch(ctx, []CompressionFeatures{features})
-	if err != nil {
-		return CompressionChoice{}, err
-	}
-	return out[0], nil
+	return first(c.SelectCompressionBatch(ctx, []CompressionFeatures{features}))
 }
 
 // SelectCompressionBatch picks levels for several links in one call; results are in request order.
 func (c *Client) SelectCompressionBatch(ctx context.Context, items []CompressionFeatures) ([]CompressionChoice, error) {
-	req, err := compressionRequest(items)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := invoke(ctx, c, "SelectCompression", c.cfg.timeout, c.stub.SelectCompression, req)
-	if err != nil {
-		if c.canFallBack(err) {
-			return fallbackAll(items, FallbackCompression), nil
-		}
-		return nil, err
-	}
-	if err := checkCount("SelectCompression", len(resp.GetChoices()), len(items)); err != nil {
-		return nil, err
-	}
-	return compressionResults(resp), nil
+	return batchCall(ctx, c, "SelectCompression", items, compressionRequest, c.stub.SelectCompression, compressionResults, FallbackCompression)
 }
 
 // DetectAnomaly scores one node's reliability metrics for anomaly.
 func (c *Client) DetectAnomaly(ctx context.Context, metrics NodeMetrics) (AnomalyResult, error) {
-	out, err := c.DetectAnomalyBatch(ctx, []NodeMetrics{metrics})
-	if err != nil {
-		return AnomalyResult{}, err
-	}
-	return out[0], nil
+	return first(c.DetectAnomalyBatch(ctx, []NodeMetrics{metrics}))
 }
 
 // DetectAnomalyBatch scores several nodes in one call; results are in request order.
 func (c *Client) DetectAnomalyBatch(ctx context.Context, nodes []NodeMetrics) ([]AnomalyResult, error) {
-	req, err := anomalyRequest(nodes)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := invoke(ctx, c, "DetectAnomaly", c.cfg.timeout, c.stub.DetectAnomaly, req)
-	if err != nil {
-		if c.canFallBack(err) {
-			return fallbackAll(nodes, FallbackAnomaly), nil
-		}
-		return nil, err
-	}
-	if err := checkCount("DetectAnomaly", len(resp.GetResults()), len(nodes)); err != nil {
-		return nil, err
-	}
-	return anomalyResults(resp), nil
+	return batchCall(ctx, c, "DetectAnomaly", nodes, anomalyRequest, c.stub.DetectAnomaly, anomalyResults, FallbackAnomaly)
 }
 
 // DetectHighLatency tells whether a cluster's last LatencyWindowSamples consensus latencies (ms, oldest
 // first) look abnormally high.
 func (c *Client) DetectHighLatency(ctx context.Context, latenciesMs []float64) (LatencyResult, error) {
-	out, err := c.DetectHighLatencyBatch(ctx, []LatencyWindow{{ConsensusLatenciesMs: latenciesMs}})
-	if err != nil {
-		return LatencyResult{}, err
-	}
-	return out[0], nil
+	return first(c.DetectHighLatencyBatch(ctx, []LatencyWindow{{ConsensusLatenciesMs: latenciesMs}}))
 }
 
 // DetectHighLatencyBatch checks several windows in one call; results are in request order.
 func (c *Client) DetectHighLatencyBatch(ctx context.Context, windows []LatencyWindow) ([]LatencyResult, error) {
-	req, err := latencyRequest(windows)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := invoke(ctx, c, "DetectHighLatency", c.cfg.timeout, c.stub.DetectHighLatency, req)
-	if err != nil {
-		if c.canFallBack(err) {
-			return fallbackAll(windows, FallbackLatency), nil
-		}
-		return nil, err
-	}
-	if err := checkCount("DetectHighLatency", len(resp.GetResults()), len(windows)); err != nil {
-		return nil, err
-	}
-	return latencyResults(resp), nil
+	return batchCall(ctx, c, "DetectHighLatency", windows, latencyRequest, c.stub.DetectHighLatency, latencyResults, FallbackLatency)
 }
 
 // ModelInfo describes every served model version: inputs with units and ranges, outputs, thresholds and
@@ -259,7 +219,7 @@ func (c *Client) ModelInfo(ctx context.Context) ([]ModelInfo, error) {
 	if timeout > 0 {
 		timeout = max(timeout, modelInfoMinTimeout)
 	}
-	resp, err := invoke(ctx, c, "GetModelInfo", timeout, c.stub.GetModelInfo, &inferencev1.GetModelInfoRequest{})
+	resp, err := invoke(ctx, "GetModelInfo", timeout, c.stub.GetModelInfo, &inferencev1.GetModelInfoRequest{})
 	if err != nil {
 		return nil, err
 	}

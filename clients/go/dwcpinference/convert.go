@@ -19,10 +19,11 @@ func checkBatch(field string, n int) error {
 }
 
 // checkLength refuses a sequence of the wrong length locally.
-func checkLength(field string, got, want int) error {
-	if got != want {
+func checkLength(fieldFormat string, item, got, want int) error {
+	if got != want { // the field path is formatted only for a refusal, not for every item of every call
 		return &InvalidInputError{
-			Field: field, Reason: fmt.Sprintf("expected exactly %d values, got %d", want, got), Local: true,
+			Field:  fmt.Sprintf(fieldFormat, item),
+			Reason: fmt.Sprintf("expected exactly %d values, got %d", want, got), Local: true,
 		}
 	}
 	return nil
@@ -34,7 +35,7 @@ func bandwidthRequest(windows []LinkWindow) (*inferencev1.PredictBandwidthReques
 	}
 	req := &inferencev1.PredictBandwidthRequest{Links: make([]*inferencev1.LinkWindow, len(windows))}
 	for i, w := range windows {
-		if err := checkLength(fmt.Sprintf("links[%d].samples", i), len(w.Samples), BandwidthWindowSamples); err != nil {
+		if err := checkLength("links[%d].samples", i, len(w.Samples), BandwidthWindowSamples); err != nil {
 			return nil, err
 		}
 		pw := &inferencev1.LinkWindow{LinkId: w.LinkID, Samples: make([]*inferencev1.LinkSample, len(w.Samples))}
@@ -98,8 +99,8 @@ func latencyRequest(windows []LatencyWindow) (*inferencev1.DetectHighLatencyRequ
 	}
 	req := &inferencev1.DetectHighLatencyRequest{Windows: make([]*inferencev1.LatencyWindow, len(windows))}
 	for i, w := range windows {
-		field := fmt.Sprintf("windows[%d].consensus_latencies_ms", i)
-		if err := checkLength(field, len(w.ConsensusLatenciesMs), LatencyWindowSamples); err != nil {
+		err := checkLength("windows[%d].consensus_latencies_ms", i, len(w.ConsensusLatenciesMs), LatencyWindowSamples)
+		if err != nil {
 			return nil, err
 		}
 		req.Windows[i] = &inferencev1.LatencyWindow{

@@ -2,8 +2,6 @@
 
 package dwcpinference
 
-import "slices"
-
 // FallbackModelVersion is the ModelVersion of every result the heuristic produced.
 const FallbackModelVersion = "heuristic-fallback"
 
@@ -27,14 +25,13 @@ func FallbackBandwidth(w LinkWindow) BandwidthPrediction {
 	if len(w.Samples) == 0 {
 		return p
 	}
-	sum := 0.0
-	tp := make([]float64, len(w.Samples))
-	for i, s := range w.Samples {
-		tp[i] = s.ThroughputMbps
+	sum, lo, hi := 0.0, w.Samples[0].ThroughputMbps, w.Samples[0].ThroughputMbps
+	for _, s := range w.Samples {
 		sum += s.ThroughputMbps
+		lo, hi = min(lo, s.ThroughputMbps), max(hi, s.ThroughputMbps)
 	}
-	p.PredictedThroughputMbps = sum / float64(len(tp))
-	p.LowerBoundMbps, p.UpperBoundMbps = slices.Min(tp), slices.Max(tp)
+	p.PredictedThroughputMbps = sum / float64(len(w.Samples))
+	p.LowerBoundMbps, p.UpperBoundMbps = lo, hi
 	return p
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"math"
 	"testing"
-	"time"
 )
 
 func finite(vs ...float64) bool {
@@ -198,17 +197,7 @@ func TestLiveDeadReplicaIsSkipped(t *testing.T) {
 // The default 10 ms budget holds for a warm single-item call on the live server, and with WithFallback a
 // node gets an answer on every call even when one is late.
 func TestLiveDefaultTimeoutWithFallback(t *testing.T) {
-	srv := requireLive(t)
-	c, err := New(srv.addr, WithInsecure(), WithFallback())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := liveClient(t, WithFallback(), WithTimeout(DefaultTimeout)) // the default budget, not liveClient's 5 s
 	model, late := 0, 0
 	for range 50 {
 		r, err := c.DetectAnomaly(context.Background(), nodeMetrics())
