@@ -75,7 +75,7 @@ class Settings:
         default=0,
         metadata=_doc(
             "0: calls wait in gRPC core until the server takes them. N: gRPC core cancels a call arriving while N "
-            "already wait, before any Python runs (the client sees CANCELLED within a millisecond); bounds the "
+            "already wait, before any Python runs (the client sees CANCELLED at once); bounds the "
             "wait of admitted calls under overload."
         ),
     )
