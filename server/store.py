@@ -92,6 +92,11 @@ class ModelStore:
                 continue
             try:
                 model = load_version(version_dir, self.intra_op_threads, self.max_batch_items)
+                if current is not None and model.manifest.rpc != current.manifest.rpc:
+                    raise ValueError(
+                        f"{version_dir}: rpc {model.manifest.rpc} differs from {current.manifest.rpc}, which version "
+                        f"{current.version} of {model.name} serves; a model keeps its RPC across versions"
+                    )
                 serving = self._by_rpc.get(model.manifest.rpc)
                 if serving is not None and serving.name != model.name:
                     raise ValueError(f"{version_dir}: rpc {model.manifest.rpc} is already served by {serving.name}")

@@ -76,6 +76,24 @@ def test_a_broken_new_version_is_rejected_and_the_old_one_keeps_serving(
         assert response.model.version == DEFAULT_VERSION and len(response.results) == 3
 
 
+def test_a_new_version_that_changes_its_models_rpc_is_rejected(tmp_path: Path) -> None:
+    # Models are served by RPC: a version of reliability_detector declaring SelectCompression would otherwise
+    # serve beside the old version instead of replacing it, and be reloaded on every poll.
+    model_dir = tmp_path / "models"
+    write_version(model_dir, "reliability_detector")
+    with running_server(model_dir) as running:
+        other = write_version(tmp_path / "elsewhere", "compression_selector", NEW)
+        moved = Path(shutil.move(other, model_dir / "reliability_detector" / NEW))
+        _rewrite_manifest(moved, lambda m: m.update(name="reliability_detector"))
+        running.app.store.reload()
+        running.app.store.reload()  # rejected once, not reloaded on every poll
+        failures = {"model": "reliability_detector", "result": "failure"}
+        assert running.registry.get_sample_value("dwcp_inference_model_reloads_total", failures) == 1
+        assert [(m.name, m.version, m.manifest.rpc) for m in running.app.store.models()] == [
+            ("reliability_detector", DEFAULT_VERSION, "DetectAnomaly")
+        ]
+
+
 def test_the_newest_valid_version_wins_and_hidden_directories_are_ignored(own_model_dir: Path) -> None:
     write_version(own_model_dir, "reliability_detector", "20260301T000000Z", seed=2)
     _bad_sha256(write_version(own_model_dir, "reliability_detector", "20260401T000000Z", seed=3))
