@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from training.schema import INCIDENT_SEVERITIES
+from training.schema import INCIDENT_FIELDS, INCIDENT_SEVERITIES
 
 
 class TelemetryFileError(Exception):
@@ -80,11 +80,9 @@ def read_incident_records(path: Path | str) -> list[Any]:
 
 def incidents_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Turn validated incident records into a DataFrame with UTC datetime start/end columns."""
-    frame = pd.DataFrame.from_records(
-        records, columns=["incident_id", "node_id", "incident_type", "severity", "start", "end"]
-    )
-    frame["start"] = pd.to_datetime(frame["start"], utc=True, format="ISO8601")
-    frame["end"] = pd.to_datetime(frame["end"], utc=True, format="ISO8601")
+    frame = pd.DataFrame.from_records(records, columns=[f.name for f in INCIDENT_FIELDS])
+    for field in (f.name for f in INCIDENT_FIELDS if f.kind == "timestamp"):
+        frame[field] = pd.to_datetime(frame[field], utc=True, format="ISO8601")
     return frame
 
 

@@ -236,6 +236,6 @@ def load_validated_telemetry(metrics_path: Path | str, incidents_path: Path | st
     table = table.rename_columns([report.column_map[n] for n in table.column_names])
     metrics = table.to_pandas()
     metrics["timestamp"] = pd.to_datetime(metrics["timestamp"], utc=True, format="ISO8601")
-    for name in ("node_id", "peer_id", "region", "az", "datacenter_id"):
+    for name in (c.name for c in COLUMNS_BY_NAME.values() if c.kind == "string"):
         metrics[name] = metrics[name].astype(str)
     return TelemetryData(metrics, incidents_frame(records), report)

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from training.schema import MAX_MISSING_SHARE
+
 
 @dataclass(frozen=True)
 class DatagenConfig:
@@ -31,8 +33,11 @@ class DatagenConfig:
             raise ValueError("the time range must hold at least 2 intervals")
         if not 0.0 <= self.test_fraction < 1.0:
             raise ValueError("test_fraction must be in [0, 1)")
-        if not 0.0 <= self.missing_share <= 0.05:
-            raise ValueError("missing_share must be in [0, 0.05] (validation rejects more than 5 % missing)")
+        if not 0.0 <= self.missing_share <= MAX_MISSING_SHARE:
+            raise ValueError(
+                f"missing_share must be in [0, {MAX_MISSING_SHARE}] "
+                f"(validation rejects more than {MAX_MISSING_SHARE * 100:g} % missing)"
+            )
         if self.extra_peers < 0 or self.chunk_rows < 1 or self.incidents_per_node_day < 0:
             raise ValueError("extra_peers, chunk_rows and incidents_per_node_day must not be negative")
         self.start_epoch_s  # noqa: B018 - parse early so a bad start_utc fails here
