@@ -103,12 +103,8 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     windows, target = link_windows(data)
     split = temporal_split(windows.frame, ("node_id", "peer_id"))[windows.target_rows]
     x = windows.inputs
-    tr = np.flatnonzero(split == TRAIN)[
-        sample_rows(int((split == TRAIN).sum()), settings.max_train_windows, settings.seed)
-    ]
-    va = np.flatnonzero(split == VALIDATION)[
-        sample_rows(int((split == VALIDATION).sum()), settings.max_train_windows // 4, settings.seed)
-    ]
+    tr = sample_rows(np.flatnonzero(split == TRAIN), settings.max_train_windows, settings.seed)
+    va = sample_rows(np.flatnonzero(split == VALIDATION), settings.max_train_windows // 4, settings.seed)
     progress(
         NAME,
         f"{len(x)} windows ({windows.dropped_incomplete} with a missing value left out); "

@@ -57,11 +57,11 @@ def progress(model: str, message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {model}: {message}", file=sys.stderr, flush=True)
 
 
-def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
-    """Up to `cap` of n row indices, chosen uniformly and kept in time order."""
-    if n <= cap:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+def sample_rows(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Up to `cap` of the row indices `rows`, chosen uniformly and kept in time order."""
+    if len(rows) <= cap:
+        return rows
+    return rows[np.sort(np.random.default_rng(seed).choice(len(rows), size=cap, replace=False))]
 
 
 def seed_everything(seed: int) -> None:

@@ -99,10 +99,9 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     split = np.where(usable, temporal_split(data.metrics, ("node_id", "peer_id")), -1)
     labels = np.zeros(len(x), dtype=np.int64)
     labels[usable] = oracle_levels(x[usable], curves)
-    tr = np.flatnonzero(split == TRAIN)
-    tr = tr[sample_rows(len(tr), 4 * settings.max_train_windows, settings.seed)]  # a small, fast model: more rows
-    va = np.flatnonzero(split == VALIDATION)
-    va = va[sample_rows(len(va), settings.max_train_windows // 4, settings.seed)]
+    # a small, fast model: more rows
+    tr = sample_rows(np.flatnonzero(split == TRAIN), 4 * settings.max_train_windows, settings.seed)
+    va = sample_rows(np.flatnonzero(split == VALIDATION), settings.max_train_windows // 4, settings.seed)
     share = np.bincount(labels[tr], minlength=LEVELS) / max(len(tr), 1)
     progress(
         NAME,

@@ -144,7 +144,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     x = windows.inputs[:, :, 0]
     split = temporal_split(windows.frame, ("node_id",))[windows.last_rows]
     normal_train = np.flatnonzero((split == TRAIN) & ~labels)
-    tr = normal_train[sample_rows(len(normal_train), settings.max_train_windows // 2, settings.seed)]
+    tr = sample_rows(normal_train, settings.max_train_windows // 2, settings.seed)
     normal_val = np.flatnonzero((split == VALIDATION) & ~labels)
     progress(
         NAME,
@@ -152,7 +152,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         f"threshold from {len(normal_val)} normal validation windows",
     )
     preprocessor = Preprocessor(log1p_features=(0,)).fit(x[tr][..., None])
-    va = normal_val[sample_rows(len(normal_val), settings.max_train_windows // 8, settings.seed)]
+    va = sample_rows(normal_val, settings.max_train_windows // 8, settings.seed)
     model, history = _fit(x[tr], x[va], preprocessor, settings)
     provisional = consensus_serving_function(model, preprocessor, threshold=np.inf)
     from training.export_keras import run_native
