@@ -20,16 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from tests.deploy.dockerfile import ROOT, Stage, copy_sources, env_values, stage
 from tests.server.helpers import build_request, random_inputs
-from tests.server.model_factory import write_model_set
+from tests.server.model_factory import committed_or_tiny_models
 
-MODELS = ("bandwidth_predictor", "compression_selector", "reliability_detector", "consensus_latency")
 # RUN lines that set up the operating system, not Python; everything else must be replayed.
 SYSTEM_ONLY_RUN = ("useradd ",)
 INSTALL_TIMEOUT_S = 600
-
-
-def _has_all_models(path: Path) -> bool:
-    return all(any(path.glob(f"{name}/*/manifest.json")) for name in MODELS)
 
 
 def _clean_env(venv: Path, serving: Stage) -> dict[str, str]:
@@ -128,10 +123,7 @@ def _healthcheck(python: Path, port: int) -> list[str]:
 @pytest.mark.slow
 def test_server_from_serving_install_answers(image: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     python, app, env = image
-    models = ROOT / "models"
-    if not _has_all_models(models):
-        models = tmp_path / "models"
-        write_model_set(models)
+    models = committed_or_tiny_models(ROOT / "models", tmp_path)
     ready = tmp_path / "ready.json"
     flags = ["--grpc-port", "0", "--metrics-port", "0", "--model-dir", str(models), "--ready-file", str(ready)]
     process = subprocess.Popen(_entrypoint(python, flags), cwd=app, env=env, stderr=subprocess.PIPE, text=True)

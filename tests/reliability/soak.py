@@ -23,11 +23,10 @@ import numpy as np
 
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from tests.server.helpers import ROOT, build_request, random_inputs, start_subprocess
-from tests.server.model_factory import write_model_set
+from tests.server.model_factory import committed_or_tiny_models
 
 RPCS = ("PredictBandwidth", "SelectCompression", "DetectAnomaly", "DetectHighLatency")
 BATCH_ITEMS = {"PredictBandwidth": 32, "SelectCompression": 64, "DetectAnomaly": 64, "DetectHighLatency": 32}
-MODEL_NAMES = ("bandwidth_predictor", "compression_selector", "consensus_latency", "reliability_detector")
 
 
 def rss_kib(pid: int) -> int:
@@ -82,19 +81,12 @@ def _caller(stub: pb_grpc.InferenceServiceStub, rpc: str, rate_hz: float, until:
         next_at += 1.0 / rate_hz
 
 
-def _model_dir(work: Path) -> Path:
-    committed = ROOT / "models"
-    if all(list((committed / name).glob("*/manifest.json")) for name in MODEL_NAMES):
-        return committed
-    write_model_set(work / "models")
-    return work / "models"
-
-
 def run(seconds: float, window_s: float, rate_per_rpc: float, warmup_s: float, max_rss_growth: float) -> dict:
     """Run the soak and return its report (see `main` for the pass/fail rule)."""
     work = Path(tempfile.mkdtemp(prefix="dwcp-soak-"))
     try:
-        process, ports = start_subprocess(_model_dir(work), work / "ready.json", "--reload-interval-s", "5")
+        models = committed_or_tiny_models(ROOT / "models", work)
+        process, ports = start_subprocess(models, work / "ready.json", "--reload-interval-s", "5")
         try:
             rss_ready = rss_kib(process.pid)
             channel = grpc.insecure_channel(f"127.0.0.1:{ports['grpc_port']}")

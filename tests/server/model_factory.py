@@ -124,6 +124,14 @@ def write_model_set(model_dir: Path, version: str = DEFAULT_VERSION, seed: int =
     return {name: write_version(model_dir, name, version, seed) for name in SPECS}
 
 
+def committed_or_tiny_models(committed: Path, work: Path) -> Path:
+    """`committed` when it holds a version of every model, else a tiny set written under `work`."""
+    if all(any(committed.glob(f"{name}/*/manifest.json")) for name in SPECS):
+        return committed
+    write_model_set(work / "models")
+    return work / "models"
+
+
 def main() -> None:
     """Command line: write a tiny model set into OUT_DIR."""
     parser = argparse.ArgumentParser(description=__doc__)
