@@ -40,22 +40,30 @@ def check_deadline(time_remaining_s: float | None, floor_s: float) -> None:
         )
 
 
-def _refuse(_request: Any, context: grpc.ServicerContext) -> None:
-    """The behaviour of a refused RPC: RESOURCE_EXHAUSTED at once, without reading the model or the request."""
-    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "server overloaded: too many requests in flight; retry later")
+class _Refusal:
+    """The behaviour of a refused RPC: RESOURCE_EXHAUSTED at once, without reading the model or the request.
+
+    gRPC runs a behaviour carrying `experimental_thread_pool` on that pool instead of the server's, so
+    refusals never wait behind the admitted work that made the server refuse them.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.experimental_thread_pool = pool
+
+    def __call__(self, _request: Any, context: grpc.ServicerContext) -> None:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "server overloaded: too many requests in flight; retry later")
 
 
 class AdmissionExecutor(ThreadPoolExecutor):
     """The gRPC thread pool, counting the RPCs it holds (queued or running) so admission can bound them.
 
-    RefusedError RPCs go to a separate one-thread pool: their RESOURCE_EXHAUSTED must not wait behind the
-    admitted work that made the server refuse them. Every submitted task runs to its end, even for a
-    client that went away, so the count cannot leak.
+    Every submitted task runs to its end, even for a client that went away, so the count cannot leak.
+    `refusals` is the one-thread pool refused RPCs run on instead (see _Refusal).
     """
 
     def __init__(self, max_workers: int) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix="grpc")
-        self._refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-refuse")
+        self.refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-refuse")
         self._lock = threading.Lock()
         self._held = 0
 
@@ -65,8 +73,6 @@ class AdmissionExecutor(ThreadPoolExecutor):
         return self._held
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if any(arg is _refuse for arg in args):
-            return self._refusals.submit(fn, *args, **kwargs)
         with self._lock:
             self._held += 1
 
@@ -80,7 +86,7 @@ class AdmissionExecutor(ThreadPoolExecutor):
         return super().submit(run)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._refusals.shutdown(wait=wait, cancel_futures=cancel_futures)
+        self.refusals.shutdown(wait=wait, cancel_futures=cancel_futures)
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
@@ -97,7 +103,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         self.executor = executor
         self.max_in_flight = max_in_flight
         self.metrics = metrics
-        self._refusal = grpc.unary_unary_rpc_method_handler(_refuse)
+        self._refusal = grpc.unary_unary_rpc_method_handler(_Refusal(executor.refusals))
 
     def intercept_service(
         self,
