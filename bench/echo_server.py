@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from typing import Any
 import grpc
 
 from dwcp.inference.v1 import inference_pb2 as pb
+from server.ready import write_ready_file
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
 UNKNOWN_FIELD_NUMBER = 1000  # not used by any response message, so decoders skip it
@@ -63,13 +62,6 @@ def _handler(behaviour: Callable[..., Any]) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(SERVICE.full_name, methods)
 
 
-def _ready(path: Path | None, port: int) -> None:
-    if path is not None:
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps({"grpc_port": port, "metrics_port": -1, "pid": os.getpid()}))
-        os.replace(temporary, path)
-
-
 def serve_threads(args: argparse.Namespace) -> None:
     """Thread-pool flavour (like the server's default mode)."""
     server = grpc.server(
@@ -78,7 +70,8 @@ def serve_threads(args: argparse.Namespace) -> None:
     server.add_generic_rpc_handlers((_handler(_echo),))
     port = server.add_insecure_port(f"{args.host}:{args.grpc_port}")
     server.start()
-    _ready(args.ready_file, port)
+    if args.ready_file is not None:
+        write_ready_file(args.ready_file, port, metrics_port=-1)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -92,7 +85,8 @@ async def serve_aio(args: argparse.Namespace) -> None:
     server.add_generic_rpc_handlers((_handler(_echo_async),))
     port = server.add_insecure_port(f"{args.host}:{args.grpc_port}")
     await server.start()
-    _ready(args.ready_file, port)
+    if args.ready_file is not None:
+        write_ready_file(args.ready_file, port, metrics_port=-1)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from server.ready import NotReadyError, wait_ready_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -41,15 +41,10 @@ class Running:
 
 
 def _wait_ready(process: subprocess.Popen[bytes], ready: Path, log: Path) -> dict[str, int]:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if ready.exists():
-            return dict(json.loads(ready.read_text()))
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"server exited with {process.returncode} before it was ready; log {log}:\n{tail}")
-        time.sleep(0.05)
-    raise RuntimeError(f"server not ready within {READY_TIMEOUT_S:.0f} s; log {log}")
+    try:
+        return wait_ready_file(process, ready, READY_TIMEOUT_S)
+    except NotReadyError as exc:
+        raise NotReadyError(f"{exc}; log {log}:\n{log.read_text(errors='replace')[-2000:]}") from None
 
 
 def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:

@@ -10,8 +10,9 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from server.ready import NotReadyError, wait_ready_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GRPCURL = ROOT / ".tools" / "bin" / "grpcurl"
@@ -111,13 +112,11 @@ def start_server(model_dir: Path, ready: Path) -> tuple[subprocess.Popen[bytes],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit("the server did not become ready")
-        time.sleep(0.2)
-    return proc, int(json.loads(ready.read_text())["grpc_port"])
+    try:
+        return proc, int(wait_ready_file(proc, ready, timeout_s=60)["grpc_port"])
+    except NotReadyError as exc:
+        proc.kill()
+        raise SystemExit(str(exc)) from None
 
 
 def _grpcurl(port: int, method: str, body: object) -> None:

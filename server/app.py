@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,6 +17,7 @@ from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
 from server.codec import SPECS
 from server.metrics import Metrics, serve_metrics
+from server.ready import write_ready_file
 from server.reflection import enable_reflection
 from server.servicer import AioInferenceServicer, InferenceHandler, InferenceServicer
 from server.settings import Settings
@@ -31,16 +29,6 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InferenceService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def write_ready_file(path: Path, grpc_port: int, metrics_port: int, workers: list[dict] | None = None) -> None:
-    """Write the bound ports as JSON atomically (a reader sees the whole file or none)."""
-    content: dict[str, object] = {"grpc_port": grpc_port, "metrics_port": metrics_port, "pid": os.getpid()}
-    if workers is not None:
-        content["workers"] = workers
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(content))
-    os.replace(temporary, path)
 
 
 class InferenceApp:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from server.app import write_ready_file
+from server.ready import write_ready_file
 from server.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
+from server.ready import NotReadyError, wait_ready_file
 from tests.deploy.dockerfile import ROOT, Stage, copy_sources, env_values, stage
 from tests.server.helpers import build_request, random_inputs
 from tests.server.model_factory import committed_or_tiny_models
@@ -128,12 +127,11 @@ def test_server_from_serving_install_answers(image: tuple[Path, Path, dict[str, 
     flags = ["--grpc-port", "0", "--metrics-port", "0", "--model-dir", str(models), "--ready-file", str(ready)]
     process = subprocess.Popen(_entrypoint(python, flags), cwd=app, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert process.poll() is None, f"server exited: {process.communicate()[1][-3000:]}"
-            assert time.monotonic() < deadline, "no ready file after 60 s"
-            time.sleep(0.05)
-        ports = json.loads(ready.read_text())
+        try:
+            ports = wait_ready_file(process, ready, timeout_s=60)
+        except NotReadyError as exc:
+            process.kill()
+            pytest.fail(f"{exc}: {process.communicate()[1][-3000:]}")
 
         probe = subprocess.run(
             _healthcheck(python, ports["grpc_port"]), cwd=app, env=env, capture_output=True, text=True, timeout=30

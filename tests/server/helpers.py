@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from dwcp.inference.v1 import inference_pb2 as pb
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.app import InferenceApp
+from server.ready import NotReadyError, wait_ready_file
 from server.settings import Settings
 from tests.server.model_graphs import COMPRESSION_FEATURES, NODE_FEATURES, SAMPLE_FEATURES
 
@@ -127,10 +126,8 @@ def start_subprocess(model_dir: Path, ready_file: Path, *flags: str) -> tuple[su
     command = [sys.executable, "-m", "server", "--grpc-port", "0", "--metrics-port", "0"]
     command += ["--model-dir", str(model_dir), "--ready-file", str(ready_file), *flags]
     process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(), stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not ready_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not start: {process.communicate()[1].decode()[-2000:]}")
-        time.sleep(0.05)
-    return process, json.loads(ready_file.read_text())
+    try:
+        return process, wait_ready_file(process, ready_file, timeout_s=30)
+    except NotReadyError as exc:
+        process.kill()
+        raise NotReadyError(f"{exc}: {process.communicate()[1].decode()[-2000:]}") from None
