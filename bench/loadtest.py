@@ -7,7 +7,9 @@ and for every RPC runs ghz at --rate requests per second with single-item reques
 with --batch-item requests, one RPC at a time. Each RPC is then ramped through --ramp-rates (single
 items) until p99 reaches the budget, an error occurs or the rate is not reached. Writes ghz JSON and
 summary.md to --out; gate rows also give the server processes' and ghz's CPU time per request (the two share
-these cores). --echo serves bench/echo_server.py instead, so the same command measures the transport floor.
+these cores) and, per server process, the ghz connections it held and the CPU cores it used: the kernel puts
+each connection on one process, so with few connections the split can be uneven (docs/performance.md).
+--echo serves bench/echo_server.py instead, so the same command measures the transport floor.
 Exits 1 when any gate phase has p99 at or over the budget, any error, or does not reach its rate.
 """
 
@@ -17,13 +19,16 @@ import argparse
 import json
 import shlex
 import sys
+import threading
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.ghz import Load, Summary, find_max_rate, run_ghz
 from bench.payloads import RPCS, SERVICE, build_pools, build_requests, load_telemetry, write_ghz_data
-from bench.processes import echo_command, serve, server_command
+from bench.processes import Running, echo_command, serve, server_command
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 64  # distinct requests ghz sends round-robin
@@ -55,6 +60,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@dataclass(frozen=True)
+class Spread:
+    """How one run's load fell on the server processes: connections each held halfway through, CPU each used."""
+
+    connections: list[int]
+    cpu_s: list[float]
+    wall_s: float
+
+    def describe(self) -> str:
+        """'16 conn, 0.55 cores / 16 conn, 0.54 cores': one entry per process."""
+        cores = [cpu / max(self.wall_s, 1e-9) for cpu in self.cpu_s]
+        return " / ".join(f"{n} conn, {c:.2f} cores" for n, c in zip(self.connections, cores, strict=True))
+
+
+def _measured(server: Running, run: Callable[[], Summary], probe_after_s: float) -> tuple[Summary, Spread]:
+    """`run()` (one ghz run against `server`), with the connections per process sampled `probe_after_s` in."""
+    sampled: list[list[int]] = []
+    probe = threading.Timer(probe_after_s, lambda: sampled.append(server.connections()))
+    cpu_before, started = server.cpu_s(), time.monotonic()
+    probe.start()
+    try:
+        summary = run()
+    finally:
+        probe.cancel()
+        probe.join()
+    wall_s = time.monotonic() - started
+    cpu_s = [after - before for before, after in zip(cpu_before, server.cpu_s(), strict=True)]
+    return summary, Spread(sampled[0] if sampled else [0] * len(server.pids), cpu_s, wall_s)
+
+
 def _row(rpc: str, batch: int, target: int, s: Summary, ok: bool) -> list[object]:
     return [rpc, batch, target, s.rps, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, s.errors, "pass" if ok else "FAIL"]
 
@@ -81,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             run_ghz(server.target, method, data[rpc, 1], Load(args.rate, WARMUP_S, args.concurrency, args.connections))
             for batch, rate in ((1, args.rate), (args.batch, args.batch_rate)):
                 load = Load(rate, args.duration_s, args.concurrency, args.connections)
-                server_cpu_s = server.cpu_s()
-                s = run_ghz(server.target, method, data[rpc, batch], load, args.out / f"{rpc}-b{batch}-gate.json")
-                server_cpu_s = server.cpu_s() - server_cpu_s
+                out_json = args.out / f"{rpc}-b{batch}-gate.json"
+                run = partial(run_ghz, server.target, method, data[rpc, batch], load, out_json)
+                s, spread = _measured(server, run, args.duration_s / 2)
                 ok = s.within(args.budget_ms, rate)
+                server_cpu_s = sum(spread.cpu_s)
                 cpu_ms = [1000 * server_cpu_s / max(s.count, 1), 1000 * s.client_cpu_s / max(s.count, 1)]
-                gate_rows.append([*_row(rpc, batch, rate, s, ok), *cpu_ms])
-                results[f"{rpc}/b{batch}/gate"] = asdict(s) | {"server_cpu_s": server_cpu_s}
+                gate_rows.append([*_row(rpc, batch, rate, s, ok), *cpu_ms, spread.describe()])
+                results[f"{rpc}/b{batch}/gate"] = asdict(s) | {"server_cpu_s": server_cpu_s} | asdict(spread)
                 if not ok:
                     failures.append(f"{rpc} batch {batch}: p99 {s.p99_ms:.2f} ms, {s.rps:.0f} rps, {s.errors} errors")
                 print(f"gate {rpc} batch {batch}: {s.rps:.0f} rps p99 {s.p99_ms:.2f} ms errors {s.errors}", flush=True)
@@ -113,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             "Request sizes (bytes): " + ", ".join(f"{r} b{b} {n}" for (r, b), n in sorted(sizes.items())),
             f"## Gate: {args.rate} rps per RPC single items, {args.batch_rate} rps of {args.batch}-item requests "
             "(one RPC at a time)",
-            markdown_table([*headers, "server CPU ms/request", "ghz CPU ms/request"], gate_rows),
+            markdown_table([*headers, "server CPU ms/request", "ghz CPU ms/request", "per server process"], gate_rows),
+            "Per server process: the ghz connections it held halfway through the phase and the CPU cores it used; "
+            "each connection stays on the process the kernel gave it.",
             f"## Ramp (single items, {args.ramp_step_s:g} s per step, stops at the first miss)",
             markdown_table(headers, ramp_rows),
             "## Highest rate holding p99 under budget (single items)",

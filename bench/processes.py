@@ -17,6 +17,7 @@ from server.ready import NotReadyError, wait_ready_file
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
+TCP_ESTABLISHED = "01"  # the st column of /proc/net/tcp
 
 
 @dataclass
@@ -31,13 +32,41 @@ class Running:
         """host:port for ghz and channels."""
         return f"{HOST}:{self.grpc_port}"
 
-    def cpu_s(self) -> float:
-        """User + system CPU seconds the server processes have used so far (Linux /proc)."""
-        ticks = 0
+    def cpu_s(self) -> list[float]:
+        """User + system CPU seconds each server process has used so far (Linux /proc), in `pids` order."""
+        seconds = []
         for pid in self.pids:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+            seconds.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))  # utime + stime
+        return seconds
+
+    def connections(self) -> list[int]:
+        """Established TCP connections to the gRPC port each process holds now (Linux /proc), in `pids` order.
+
+        With several processes on one port the kernel hands each new connection to one of them by a hash
+        of its addresses and ports, so a few connections can land unevenly; this shows how they did.
+        """
+        established: set[str] = set()  # socket inodes
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == self.grpc_port and fields[3] == TCP_ESTABLISHED:
+                    established.add(fields[9])
+        return [len(_socket_inodes(pid) & established) for pid in self.pids]
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets process `pid` has open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except FileNotFoundError:  # closed while listing
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    return inodes
 
 
 def _wait_ready(process: subprocess.Popen[bytes], ready: Path, log: Path) -> dict[str, int]:
