@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import grpc
@@ -19,7 +20,7 @@ from server.codec import SPECS
 from server.metrics import Metrics, serve_metrics
 from server.ready import write_ready_file
 from server.reflection import enable_reflection
-from server.servicer import AioInferenceServicer, InferenceHandler, InferenceServicer
+from server.servicer import InferenceHandler, aio_behaviour, thread_behaviour
 from server.settings import Settings
 from server.store import ModelStore
 from server.wire import add_inference_service
@@ -100,8 +101,7 @@ class InferenceApp:
 
     def register(self, server: Any, aio: bool) -> None:
         """Add the inference, health and reflection services to a gRPC server."""
-        servicer = AioInferenceServicer(self.handler) if aio else InferenceServicer(self.handler)
-        add_inference_service(servicer, server)
+        add_inference_service(partial(aio_behaviour if aio else thread_behaviour, self.handler), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 

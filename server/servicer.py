@@ -1,16 +1,16 @@
-"""The thin gRPC layer: decode, validate, run, encode; one line per RPC on top of a shared handler."""
+"""The thin gRPC layer: decode, validate, run, encode; every RPC is the shared handler under its own name."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
 from dwcp.inference.v1 import inference_pb2 as pb
-from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.admission import RefusedError, check_deadline
 from server.codec import encode_request
 from server.metrics import Metrics
@@ -114,57 +114,28 @@ class InferenceHandler:
         return pb.GetModelInfoResponse(models=[model_info(m, self.max_batch_items) for m in models])
 
 
-class InferenceServicer(pb_grpc.InferenceServiceServicer):
-    """Servicer for the thread-pool server."""
+Behaviour = Callable[[Any, Any], Any]
 
-    def __init__(self, handler: InferenceHandler) -> None:
-        self.handler = handler
 
-    def _call(self, rpc: str, request: Any, context: grpc.ServicerContext) -> Any:
+def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
+    """What the thread-pool server runs for `rpc`: the handler's answer, or its status through context.abort."""
+
+    def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return self.handler.handle(rpc, request, context.time_remaining())
+            return handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
             context.abort(failure.code, failure.message)
 
-    def PredictBandwidth(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method names)
-        return self._call("PredictBandwidth", request, context)
-
-    def SelectCompression(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self._call("SelectCompression", request, context)
-
-    def DetectAnomaly(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self._call("DetectAnomaly", request, context)
-
-    def DetectHighLatency(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self._call("DetectHighLatency", request, context)
-
-    def GetModelInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self._call("GetModelInfo", request, context)
+    return behaviour
 
 
-class AioInferenceServicer(pb_grpc.InferenceServiceServicer):
-    """Servicer for the asyncio server: the handler runs on the event loop (onnxruntime drops the GIL)."""
+def aio_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
+    """The same for the asyncio server: the handler runs on the event loop (onnxruntime drops the GIL)."""
 
-    def __init__(self, handler: InferenceHandler) -> None:
-        self.handler = handler
-
-    async def _call(self, rpc: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return self.handler.handle(rpc, request, context.time_remaining())
+            return handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
             await context.abort(failure.code, failure.message)
 
-    async def PredictBandwidth(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return await self._call("PredictBandwidth", request, context)
-
-    async def SelectCompression(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return await self._call("SelectCompression", request, context)
-
-    async def DetectAnomaly(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return await self._call("DetectAnomaly", request, context)
-
-    async def DetectHighLatency(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return await self._call("DetectHighLatency", request, context)
-
-    async def GetModelInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return await self._call("GetModelInfo", request, context)
+    return behaviour
