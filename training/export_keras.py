@@ -188,23 +188,21 @@ def bandwidth_serving_function(
     model: keras.Model,
     preprocessor: Preprocessor,
     target: LogRatioTarget,
-    residual_interval_z: tuple[float, float] | None = None,
     window_steps: int = 10,
     n_features: int = 7,
 ) -> Any:
     """link_samples [N,10,7] -> predicted/lower/upper throughput (Mbps) and confidence 0-1.
 
-    The model outputs either 3 columns (quantile heads: lower, median, upper, in z units) or 1
-    column plus `residual_interval_z`: calibrated (low, high) residual quantiles in z units.
+    The model outputs 3 columns: quantile heads (lower, median, upper) in z units of the target.
     """
+    if model.output_shape[-1] != 3:
+        raise ValueError(
+            f"the bandwidth model must output 3 columns (lower, median, upper quantiles), not {model.output_shape[-1]}"
+        )
 
     @tf.function(input_signature=_signature("link_samples", (window_steps, n_features)))
     def serve(link_samples: tf.Tensor) -> dict[str, tf.Tensor]:
         z = model(preprocessor.apply(link_samples), training=False)
-        if z.shape[-1] == 1:
-            if residual_interval_z is None:
-                raise ValueError("a single-output bandwidth model needs residual_interval_z")
-            z = tf.concat([z + residual_interval_z[0], z, z + residual_interval_z[1]], axis=-1)
         last_mbps = link_samples[:, -1, THROUGHPUT_FEATURE : THROUGHPUT_FEATURE + 1]
         q = target.decode(last_mbps, z)
         lower, upper = tf.reduce_min(q, axis=-1), tf.reduce_max(q, axis=-1)  # quantile heads may cross

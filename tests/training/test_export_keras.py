@@ -92,14 +92,10 @@ def test_bandwidth_quantile_export_has_contract_outputs_and_parity() -> None:
     assert result.onnx_model.ByteSize() < 10 * 1024 * 1024
 
 
-def test_bandwidth_single_output_uses_calibrated_residual_interval() -> None:
-    model, pre, target, x = _bandwidth(outputs=1)
-    with pytest.raises(ValueError, match="residual_interval_z"):
-        convert_function(bandwidth_serving_function(model, pre, target))
-    serve = bandwidth_serving_function(model, pre, target, residual_interval_z=(-1.0, 1.0))
-    out = run_onnx(convert_function(serve), x)
-    assert (out["lower_bound_mbps"] < out["predicted_throughput_mbps"]).all()
-    assert (out["predicted_throughput_mbps"] < out["upper_bound_mbps"]).all()
+def test_bandwidth_model_without_quantile_heads_is_refused() -> None:
+    model, pre, target, _x = _bandwidth(outputs=1)
+    with pytest.raises(ValueError, match="must output 3 columns"):
+        bandwidth_serving_function(model, pre, target)
 
 
 def _compression() -> tuple[keras.Model, Preprocessor, np.ndarray]:
