@@ -94,12 +94,14 @@ def incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarra
 
 
 def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch_rows: int = 8192) -> dict[str, np.ndarray]:
-    """Run an exported graph through onnxruntime (what production runs), in batches; outputs by name."""
-    import onnxruntime as ort
+    """Run an exported graph through onnxruntime (what production runs), in batches; outputs by name.
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    The session is the server's (training.manifest.ort_session) with 2 intra-op threads: this scores
+    whole test sets, not one request.
+    """
+    from training.manifest import ort_session
+
+    session = ort_session(onnx_bytes, intra_op_threads=2)
     name = session.get_inputs()[0].name
     outputs = [o.name for o in session.get_outputs()]
     parts = [session.run(None, {name: x[i : i + batch_rows].astype(np.float32)}) for i in range(0, len(x), batch_rows)]
