@@ -41,29 +41,20 @@ def _write(tmp: Path, name: str, shift_test_throughput: float = 1.0) -> tuple[Pa
     return metrics_path, incidents_path
 
 
+def _train(metrics: Path, incidents: Path | None, models: Path, reports: Path, *flags: str) -> int:
+    """`python -m training train` on these paths, quietly, plus `flags`; its exit code."""
+    args = ["train", "--data-path", str(metrics), "--output-dir", str(models), "--report-dir", str(reports), "--quiet"]
+    if incidents is not None:
+        args += ["--incidents-path", str(incidents)]
+    return training_main([*args, *flags])
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path, int]:
     tmp = tmp_path_factory.mktemp("pipeline")
     metrics, incidents = _write(tmp, "telemetry")
     models, reports = tmp / "models", tmp / "reports"
-    code = training_main(
-        [
-            "train",
-            "--data-path",
-            str(metrics),
-            "--incidents-path",
-            str(incidents),
-            "--output-dir",
-            str(models),
-            "--report-dir",
-            str(reports),
-            "--epochs",
-            "1",
-            "--max-train-windows",
-            "3000",
-            "--quiet",
-        ]
-    )
+    code = _train(metrics, incidents, models, reports, "--epochs", "1", "--max-train-windows", "3000")
     return models, reports, metrics, incidents, code
 
 
@@ -144,25 +135,8 @@ def test_evaluate_runs_the_onnx_files_on_other_data(trained: tuple, tmp_path: Pa
 
 def test_strict_rejects_models_that_miss_targets(trained: tuple, tmp_path: Path) -> None:
     _, _, metrics, incidents, _ = trained
-    code = training_main(
-        [
-            "train",
-            "--data-path",
-            str(metrics),
-            "--incidents-path",
-            str(incidents),
-            "--output-dir",
-            str(tmp_path / "served"),
-            "--report-dir",
-            str(tmp_path / "rep"),
-            "--models",
-            "reliability_detector",
-            "--target-accuracy",
-            "1.01",
-            "--strict",
-            "--quiet",
-        ]
-    )
+    flags = ["--models", "reliability_detector", "--target-accuracy", "1.01", "--strict"]
+    code = _train(metrics, incidents, tmp_path / "served", tmp_path / "rep", *flags)
     assert code == 3
     assert not (tmp_path / "served" / "reliability_detector").exists()
     assert any((tmp_path / "rep" / "rejected" / "reliability_detector").iterdir())
@@ -176,26 +150,8 @@ def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     from training.validate import load_validated_telemetry
 
     metrics, incidents = _write(tmp_path, "shifted", shift_test_throughput=0.001)
-    code = training_main(
-        [
-            "train",
-            "--data-path",
-            str(metrics),
-            "--incidents-path",
-            str(incidents),
-            "--output-dir",
-            str(tmp_path / "m"),
-            "--report-dir",
-            str(tmp_path / "r"),
-            "--models",
-            "bandwidth_predictor",
-            "--epochs",
-            "1",
-            "--max-train-windows",
-            "100000",
-            "--quiet",
-        ]
-    )
+    flags = ["--models", "bandwidth_predictor", "--epochs", "1", "--max-train-windows", "100000"]
+    code = _train(metrics, incidents, tmp_path / "m", tmp_path / "r", *flags)
     assert code == 0
     version = next(p for p in (tmp_path / "m" / "bandwidth_predictor").iterdir() if not p.name.startswith("."))
     exported_mean = load_manifest(version).raw["constants"]["preprocessing"]["mean"]
@@ -228,20 +184,7 @@ def test_reliability_without_incidents_fails_with_a_clear_message(
     trained: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, _, metrics, _, _ = trained
-    code = training_main(
-        [
-            "train",
-            "--data-path",
-            str(metrics),
-            "--output-dir",
-            str(tmp_path / "m"),
-            "--report-dir",
-            str(tmp_path / "r"),
-            "--models",
-            "reliability_detector",
-            "--quiet",
-        ]
-    )
+    code = _train(metrics, None, tmp_path / "m", tmp_path / "r", "--models", "reliability_detector")
     assert code == 1
     assert "pass --incidents-path" in capsys.readouterr().err
     assert not (tmp_path / "m" / "reliability_detector").exists()
