@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from training.schema import ALIASES, COLUMNS_BY_NAME, REQUIRED_COLUMNS
 from training.telemetry_io import (
     TelemetryFileError,
     incidents_frame,
+    infer_interval_s,
     read_incident_records,
     read_metrics_table,
 )
@@ -222,6 +224,11 @@ class TelemetryData:
     metrics: pd.DataFrame
     incidents: pd.DataFrame
     report: ValidationReport
+
+    @cached_property
+    def interval_s(self) -> float:
+        """Median spacing of consecutive samples within a link, in seconds (about 1 s to compute on 600k rows)."""
+        return infer_interval_s(self.metrics)
 
 
 def load_validated_telemetry(metrics_path: Path | str, incidents_path: Path | str | None = None) -> TelemetryData:

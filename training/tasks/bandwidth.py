@@ -19,7 +19,6 @@ from training.tasks.common import (
     sample_rows,
     seed_everything,
 )
-from training.telemetry_io import infer_interval_s
 from training.validate import TelemetryData
 from training.windows import Windows, make_windows, sort_by_group_time
 
@@ -45,7 +44,7 @@ def link_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
     """Windows of 10 samples of one link (never across links or gaps) and each target's throughput."""
     frame = sort_by_group_time(frame_with_features(data.metrics, BANDWIDTH_FEATURES), ("node_id", "peer_id"))
     names = [f.name for f in BANDWIDTH_FEATURES]
-    windows = make_windows(frame, ("node_id", "peer_id"), names, STEPS, infer_interval_s(data.metrics))
+    windows = make_windows(frame, ("node_id", "peer_id"), names, STEPS, data.interval_s)
     target = frame["throughput_mbps"].to_numpy(np.float64)[windows.target_rows]
     return windows, target
 

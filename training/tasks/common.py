@@ -86,11 +86,11 @@ def keras_progress(model: str, settings: TrainSettings) -> Any:
     return EpochLine()
 
 
-def incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
-    """Bool per row: the row's node and interval overlap an incident window (window join)."""
+def incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame, interval_s: float) -> np.ndarray:
+    """Bool per row: the row's node and [time, time + interval_s) overlap an incident window (window join)."""
     from training.telemetry_io import label_rows_with_incidents
 
-    return label_rows_with_incidents(metrics, incidents)["incident"].to_numpy(dtype=bool)
+    return label_rows_with_incidents(metrics, incidents, interval_s)["incident"].to_numpy(dtype=bool)
 
 
 def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch_rows: int = 8192) -> dict[str, np.ndarray]:

@@ -21,7 +21,6 @@ from training.tasks.common import (
     sample_rows,
     seed_everything,
 )
-from training.telemetry_io import infer_interval_s
 from training.validate import TelemetryData
 from training.windows import Windows, make_windows, sort_by_group_time
 
@@ -39,7 +38,7 @@ OUTPUTS = [
 ]
 
 
-def _quorum_incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
+def _quorum_incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame, interval_s: float) -> np.ndarray:
     """Bool per row: an incident overlaps the row's interval on its node or on any node it links to.
 
     A node's commit latency depends on its quorum peers (a crashed or partitioned leader stalls every
@@ -47,12 +46,13 @@ def _quorum_incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame) -> n
     the incident window join widened from the node to its linked peers.
     """
     if not len(incidents):
-        return incident_labels(metrics, incidents)
+        return incident_labels(metrics, incidents, interval_s)
     links = metrics[["node_id", "peer_id"]].drop_duplicates()
     # Each peer's incidents, re-homed onto every node that links to that peer, joined in one pass.
     rehomed = links.merge(incidents, left_on="peer_id", right_on="node_id", suffixes=("", "_peer"))
     rehomed = rehomed.drop(columns=["peer_id", "node_id_peer"])
-    return incident_labels(metrics, pd.concat([incidents, rehomed[incidents.columns]], ignore_index=True))
+    widened = pd.concat([incidents, rehomed[incidents.columns]], ignore_index=True)
+    return incident_labels(metrics, widened, interval_s)
 
 
 def node_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
@@ -61,7 +61,7 @@ def node_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
     Every link row of a node carries the node's commit latency, so one row per (node, interval) is kept.
     """
     metrics = data.metrics
-    labels = _quorum_incident_labels(metrics, data.incidents)
+    labels = _quorum_incident_labels(metrics, data.incidents, data.interval_s)
     frame = pd.DataFrame(
         {
             "node_id": metrics["node_id"].to_numpy(),
@@ -75,9 +75,7 @@ def node_windows(data: TelemetryData) -> tuple[Windows, np.ndarray]:
         {"peer_id": "first", CONSENSUS_FEATURE.name: "first", "incident": "max"}
     )
     frame = sort_by_group_time(frame, ("node_id",))
-    windows = make_windows(
-        frame, ("node_id",), [CONSENSUS_FEATURE.name], STEPS, infer_interval_s(metrics), with_target=False
-    )
+    windows = make_windows(frame, ("node_id",), [CONSENSUS_FEATURE.name], STEPS, data.interval_s, with_target=False)
     flags = frame["incident"].to_numpy(bool)
     overlap = np.zeros(len(windows.last_rows), dtype=bool)
     for lag in range(STEPS):

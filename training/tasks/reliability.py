@@ -30,7 +30,7 @@ OUTPUTS = [
 def _dataset(data: TelemetryData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Feature rows, incident labels, and rows usable (no missing value: counted, never imputed)."""
     x = feature_matrix(data.metrics, RELIABILITY_FEATURES)
-    labels = incident_labels(data.metrics, data.incidents)
+    labels = incident_labels(data.metrics, data.incidents, data.interval_s)
     return x, labels, np.isfinite(x).all(axis=1)
 
 
