@@ -69,7 +69,7 @@ def _entry(model: TrainedModel) -> dict[str, Any]:
     return {
         "description": model.description,
         "evaluation": evaluation_json(model.evaluation),
-        "parity": model.parity,
+        "parity": model.parity.to_manifest(),
         "latency_us": model.latency_us,
         "split_counts": model.split_counts,
         "train_seconds": model.train_seconds,

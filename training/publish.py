@@ -11,7 +11,6 @@ from training.manifest import (
     FeatureSpec,
     ModelCard,
     OutputSpec,
-    ParityReport,
     write_model_version,
 )
 from training.tasks.common import TrainedModel
@@ -28,12 +27,6 @@ def flat_baselines(model: TrainedModel) -> dict[str, float]:
 
 def model_card(model: TrainedModel, training_data: dict[str, object]) -> ModelCard:
     """The manifest content training knows: features, outputs, thresholds, metrics, targets, baselines."""
-    parity = ParityReport(
-        int(model.parity["rows"]),
-        float(model.parity["max_abs_diff"]),
-        bool(model.parity["decisions_identical"]),
-        int(model.parity.get("near_threshold_rows", 0)),
-    )
     return ModelCard(
         name=model.name,
         rpc=model.rpc,
@@ -43,7 +36,7 @@ def model_card(model: TrainedModel, training_data: dict[str, object]) -> ModelCa
         features=[FeatureSpec(**f) for f in model.features],  # type: ignore[arg-type]
         outputs=[OutputSpec(**o) for o in model.outputs],
         training_data=training_data,
-        parity=parity,
+        parity=model.parity,
         thresholds=model.thresholds,
         constants=model.constants | {"latency_us": model.latency_us, "split_counts": model.split_counts},
         metrics={k: float(v) for k, v in model.evaluation.metrics.items()},

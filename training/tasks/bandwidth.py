@@ -156,7 +156,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
             "preprocessing": preprocessor.to_manifest(),
             "target": {"kind": "log_ratio_to_last", "mean": log_ratio.mean, "std": log_ratio.std},
         },
-        parity=exported.parity.to_manifest(),
+        parity=exported.parity,
         latency_us=exported.latency_us,
         split_counts=split_counts(split) | {"missing_value_windows": windows.dropped_incomplete},
         history=history,

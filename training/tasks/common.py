@@ -6,12 +6,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from training.metrics import Evaluation
+
+if TYPE_CHECKING:  # training.manifest loads onnxruntime; the tasks import it only when exporting
+    from training.manifest import ParityReport
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ class TrainedModel:
     features: list[dict[str, Any]]
     outputs: list[dict[str, str]]
     evaluation: Evaluation
+    parity: ParityReport
     thresholds: dict[str, float] = field(default_factory=dict)
     constants: dict[str, Any] = field(default_factory=dict)
-    parity: dict[str, Any] = field(default_factory=dict)
     latency_us: dict[str, float] = field(default_factory=dict)
     split_counts: dict[str, int] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)

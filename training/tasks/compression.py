@@ -139,7 +139,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         outputs=OUTPUTS,
         evaluation=evaluation,
         constants={"preprocessing": preprocessor.to_manifest(), "oracle_level_share_train": share.tolist()},
-        parity=exported.parity.to_manifest(),
+        parity=exported.parity,
         latency_us=exported.latency_us,
         split_counts=split_counts(split) | {"missing_value_rows": int((~usable).sum())},
         history=history,

@@ -197,7 +197,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
             "preprocessing": preprocessor.to_manifest(),
             "baseline_zscore_threshold": baseline_threshold,
         },
-        parity=exported.parity.to_manifest(),
+        parity=exported.parity,
         latency_us=exported.latency_us,
         split_counts=split_counts(split) | {"missing_value_windows": windows.dropped_incomplete},
         history=history,

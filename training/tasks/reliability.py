@@ -141,7 +141,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         evaluation=evaluation,
         thresholds={"anomaly_score": threshold},
         constants={"preprocessing": prep.to_manifest(), "baseline_zscore_threshold": baseline_threshold},
-        parity=parity.to_manifest(),
+        parity=parity,
         latency_us={
             "single_row": forest_latency_us(model, x.shape[1]),
             "batch_64": forest_latency_us(model, x.shape[1], 64),
