@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 # Resolve the 10 ms budget: fine steps below and around it, a coarse tail for outliers.
 LATENCY_BUCKETS_S = tuple(
@@ -70,40 +74,32 @@ class Metrics:
             "dwcp_inference_latency_budget_seconds", "The configured per-RPC latency budget.", registry=registry
         )
         self.budget_s.set(latency_budget_s)
-        self._rpc_children: dict[tuple[str, str], tuple[Histogram, Histogram, Counter]] = {}
-        self._in_flight_children: dict[str, Gauge] = {}
-        self._shed_children: dict[tuple[str, str], Counter] = {}
+        # Labelled series resolved once: .labels() costs more than the observation, and refusals come in floods.
+        self._series: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _of(self, metric: M, *labels: str) -> M:
+        """The series of `metric` with these label values, looked up once and then cached."""
+        key = (id(metric), labels)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = metric.labels(*labels)
+        return series
 
     def observe_rpc(self, method: str, code: str, duration_s: float, items: int) -> None:
         """Record one finished RPC."""
-        children = self._rpc_children.get((method, code))
-        if children is None:  # resolve the labelled series once: .labels() costs more than the observation
-            children = (
-                self.rpc_duration_seconds.labels(method, code),
-                self.batch_items.labels(method),
-                self.over_budget.labels(method),
-            )
-            self._rpc_children[method, code] = children
-        duration, batch, over_budget = children
-        duration.observe(duration_s)
+        self._of(self.rpc_duration_seconds, method, code).observe(duration_s)
         if items:
-            batch.observe(items)
+            self._of(self.batch_items, method).observe(items)
         if duration_s > self.latency_budget_s:
-            over_budget.inc()
+            self._of(self.over_budget, method).inc()
 
     def shed_of(self, method: str, reason: str) -> Counter:
-        """The shed counter of one method and reason (resolved once: refusals come in floods)."""
-        counter = self._shed_children.get((method, reason))
-        if counter is None:
-            counter = self._shed_children[method, reason] = self.shed.labels(method, reason)
-        return counter
+        """The shed counter of one method and reason."""
+        return self._of(self.shed, method, reason)
 
     def in_flight_of(self, method: str) -> Gauge:
-        """The in-flight gauge of one method (resolved once)."""
-        gauge = self._in_flight_children.get(method)
-        if gauge is None:
-            gauge = self._in_flight_children[method] = self.in_flight.labels(method)
-        return gauge
+        """The in-flight gauge of one method."""
+        return self._of(self.in_flight, method)
 
     def model_swapped(self, model: str, rpc: str, old: tuple[str, str] | None, new: tuple[str, str]) -> None:
         """Record a successful load: the new (version, sha256) replaces `old`."""
