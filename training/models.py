@@ -76,7 +76,7 @@ def consensus_autoencoder(steps: int, arch: ConsensusArch) -> keras.Model:
     x = keras.layers.LSTM(arch.decoder_units[0], return_sequences=True)(x)
     x = keras.layers.LSTM(arch.decoder_units[1], return_sequences=True)(x)
     # Dense on a [N, T, 64] tensor maps every step with one kernel, as TimeDistributed(Dense(1)) does; Keras 3
-    # unrolls TimeDistributed into one slice + matmul per step, which doubled the exported graph (153 -> 80
-    # nodes) and cost ~35 % of its onnxruntime time.
+    # unrolls TimeDistributed into one slice + matmul per step, about doubling the exported graph's nodes and
+    # slowing it in onnxruntime (figures in docs/performance.md, "Each change and its figures").
     outputs = keras.layers.Dense(1)(x)
     return keras.Model(inputs, outputs, name="consensus_latency")

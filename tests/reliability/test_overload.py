@@ -99,8 +99,8 @@ def test_overload_is_shed_fast_and_the_server_recovers(model_dir: Path, tmp_path
             text = response.read().decode()
         server_p99_ms = _server_p99_ms(text, "DetectAnomaly")
         print(f"server-side p99 of accepted calls <= {server_p99_ms:g} ms")
-        # On a quiet machine this is <= 8 ms; other work on a shared 2-core host can add GIL and CPU waits, so the
-        # gate here is 2x the budget and `make loadtest` is the 10 ms gate (docs/reliability.md).
+        # Other work on a shared 2-core host can add GIL and CPU waits, so the gate here is 2x the budget and
+        # `make loadtest` is the 10 ms gate (figures measured with `pytest -s` in docs/reliability.md).
         assert server_p99_ms <= 2 * BUDGET_MS, report
         shed = 'dwcp_inference_requests_shed_total{method="DetectAnomaly",reason="in_flight_limit"}'
         counted = float(next(line for line in text.splitlines() if line.startswith(shed)).split()[-1])
@@ -115,9 +115,8 @@ BOUNDED = ("--max-pending-rpcs", "1", "--max-in-flight", "8")  # docs/reliabilit
 
 def test_with_a_pending_bound_admitted_calls_do_not_wait_behind_the_backlog(model_dir: Path, tmp_path: Path) -> None:
     # The same overload against a server that lets gRPC core cancel calls while one already waits for the
-    # Python layer. Measured on this 2-core host (ghz on the same cores): accepted p99 11-18 ms instead of
-    # 170-245 ms, core's cancellations p99 4-8 ms. The bound asserted is 5x the budget, because ghz sending
-    # 3,000 calls/s takes a core of its own; the 10 ms is not met here (docs/reliability.md).
+    # Python layer (figures from `pytest -s` in docs/reliability.md). The bound asserted is 5x the budget,
+    # because ghz sending 3,000 calls/s takes about a core of its own; the 10 ms is not met here.
     with _serving(model_dir, tmp_path, *BOUNDED) as (address, _metrics_port):
         statuses, ok, cancelled, report, data = _overload(address, tmp_path, "Canceled")
         assert set(statuses) <= {"OK", "ResourceExhausted", "Canceled"}, f"{BOUNDED}: {report}"
