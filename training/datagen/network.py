@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.datagen.config import DatagenConfig
+from training.datagen.dynamics import LinkDynamics
 from training.datagen.incidents import Effects
 from training.datagen.processes import AR1, ar1_phi, hourly_regimes, lognormal_noise, soft_min
 from training.datagen.topology import (
@@ -67,6 +68,8 @@ class LinkSimulator:
         self.delta_bias = rng.normal(0.0, 1.0, n)
         self.amst_share = rng.uniform(0.5, 0.95, n)
         self.burst_gain = np.where(edge, 60.0, 25.0) * rng.lognormal(0.0, 0.5, n)
+        # Its own seed, so adding a process there leaves the draws above unchanged.
+        self.dynamics = LinkDynamics(config, topo, np.random.default_rng(np.random.SeedSequence([config.seed, 3])))
 
     def chunk(self, times_s: np.ndarray, fx: Effects, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Link metrics for the intervals starting at times_s; every array is (steps, links)."""
@@ -115,11 +118,14 @@ class LinkSimulator:
             1, np.round(topo.base_streams * self.stream_factor[hour_idx] * np.where(mode == 1, 1.5, 1.0))
         )
         per_stream = MSS_BITS / 1_000.0 * MATHIS_C[topo.transport] / (true_rtt * np.sqrt(np.maximum(p_loss, 1e-8)))
-        available = np.maximum(capacity - (1.0 - topo.dwcp_share) * offered_mbps, 0.05 * capacity)
+        # Fading, handovers, satellite slots and cross flows scale what the link can give DWCP right now.
+        usable = capacity * self.dynamics.capacity_share(times_s, rng)
+        available = np.maximum(usable - (1.0 - topo.dwcp_share) * offered_mbps, 0.05 * usable)
         demand = topo.dwcp_share * offered_mbps * np.where(mode == 2, 0.9, 1.0)
         node_up = 1.0 - fx.down_frac[:, topo.link_src]
         goodput_bound = soft_min(demand, available, streams * per_stream)
-        throughput = goodput_bound * fx.tput_mult * node_up * lognormal_noise(rng, 0.03, shape)
+        target = goodput_bound * fx.tput_mult * node_up * self.dynamics.demand_share(times_s)
+        throughput = self.dynamics.ramp(target, true_rtt) * lognormal_noise(rng, 0.03, shape)
         return {
             "offered_mbps": offered_mbps,
             "capacity_mbps": capacity,
