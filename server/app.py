@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
-from server.codec import SPECS
 from server.metrics import Metrics, serve_metrics
 from server.ready import write_ready_file
 from server.reflection import enable_reflection
+from server.rpcs import SPECS
 from server.servicer import InferenceHandler, aio_behaviour, thread_behaviour
 from server.settings import Settings
 from server.store import ModelStore

@@ -81,7 +81,11 @@ def test_metrics_are_served_and_count(server: RunningServer) -> None:
     method = 'method="DetectHighLatency"'
     before = _scrape(server.app.metrics_port)
     for batch in (1, 5):
-        call(server.stub, "DetectHighLatency", build_request("DetectHighLatency", random_inputs("x", batch)))
+        call(
+            server.stub,
+            "DetectHighLatency",
+            build_request("DetectHighLatency", random_inputs("DetectHighLatency", batch)),
+        )
     after = _scrape(server.app.metrics_port)
     ok = f'dwcp_inference_rpc_duration_seconds_count{{code="OK",{method}}}'
     items = f"dwcp_inference_batch_items_sum{{{method}}}"
