@@ -107,7 +107,7 @@ Behaviour = Callable[[Any, Any], Any]
 
 
 def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
-    """What the thread-pool server runs for `rpc`: the handler's answer, or its status through context.abort."""
+    """What the server runs for `rpc`: the handler's answer, or its status through context.abort."""
 
     if rpc not in handler.answers:  # at start-up, not at the first call
         raise LookupError(f"the proto's {rpc} has no spec in server.rpcs and no handler in server.servicer")
@@ -117,17 +117,5 @@ def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
             return handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
             context.abort(failure.code, failure.message)
-
-    return behaviour
-
-
-def aio_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
-    """The same for the asyncio server: the handler runs on the event loop (onnxruntime drops the GIL)."""
-
-    async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return handler.handle(rpc, request, context.time_remaining())
-        except RpcError as failure:
-            await context.abort(failure.code, failure.message)
 
     return behaviour

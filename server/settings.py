@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "DWCP_INFERENCE_"
-SERVER_MODES = ("thread", "aio")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -33,10 +32,7 @@ class Settings:
         default=5.0, metadata=_doc("Poll the model directory for new versions this often; 0 polls only on SIGHUP.")
     )
     ort_intra_op_threads: int = field(default=1, metadata=_doc("onnxruntime intra-op threads per session."))
-    grpc_threads: int = field(default=4, metadata=_doc("Worker threads of the thread-pool server (mode 'thread')."))
-    server_mode: str = field(
-        default="thread", metadata=_doc("Concurrency model: 'thread' (sync thread pool) or 'aio' (asyncio).")
-    )
+    grpc_threads: int = field(default=4, metadata=_doc("Worker threads of the gRPC server's thread pool."))
     workers: int = field(
         default=1, metadata=_doc("Server processes sharing --grpc-port (SO_REUSEPORT); each has its own metrics port.")
     )
@@ -69,7 +65,7 @@ class Settings:
     )
     max_in_flight: int = field(
         default=16,
-        metadata=_doc("Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once (mode 'thread')."),
+        metadata=_doc("Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once."),
     )
     max_pending_rpcs: int = field(
         default=0,
@@ -85,8 +81,6 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
-        if self.server_mode not in SERVER_MODES:
-            raise ValueError(f"server_mode must be one of {', '.join(SERVER_MODES)}, not {self.server_mode!r}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.max_batch_items < 1:

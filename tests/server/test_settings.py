@@ -27,7 +27,7 @@ def test_environment_then_flags() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--server-mode", "fork"],
+        ["--grpc-threads", "0"],
         ["--max-batch-items", "0"],
         ["--metrics-port", "-2"],
         ["--log-level", "LOUD"],
