@@ -10,7 +10,6 @@ and the loopback cost before the server does any work.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import threading
 from collections.abc import Callable
@@ -53,17 +52,13 @@ def _echo(request: bytes, _context: Any) -> bytes:
     return same_size_payload(len(request))
 
 
-async def _echo_async(request: bytes, _context: Any) -> bytes:
-    return same_size_payload(len(request))
-
-
 def _handler(behaviour: Callable[..., Any]) -> grpc.GenericRpcHandler:
     methods = {m.name: grpc.unary_unary_rpc_method_handler(behaviour) for m in SERVICE.methods}
     return grpc.method_handlers_generic_handler(SERVICE.full_name, methods)
 
 
 def serve_threads(args: argparse.Namespace) -> None:
-    """Thread-pool flavour (like the server's default mode)."""
+    """A thread-pool grpc.server, like the inference server."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=args.grpc_threads), options=[("grpc.so_reuseport", args.reuse_port)]
     )
@@ -79,22 +74,6 @@ def serve_threads(args: argparse.Namespace) -> None:
     server.stop(grace=1).wait()
 
 
-async def serve_aio(args: argparse.Namespace) -> None:
-    """asyncio flavour (like the server's --server-mode aio)."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", args.reuse_port)])
-    server.add_generic_rpc_handlers((_handler(_echo_async),))
-    port = server.add_insecure_port(f"{args.host}:{args.grpc_port}")
-    await server.start()
-    if args.ready_file is not None:
-        write_ready_file(args.ready_file, port, metrics_port=-1)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop(grace=1)
-
-
 def main() -> None:
     """Parse flags and serve until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m bench.echo_server", description=__doc__.splitlines()[0])
@@ -102,13 +81,8 @@ def main() -> None:
     parser.add_argument("--grpc-port", type=int, default=0, help="Port; 0 picks a free one.")
     parser.add_argument("--reuse-port", type=int, default=0, help="1 lets several processes share the port.")
     parser.add_argument("--ready-file", type=Path, default=None, help="Write {grpc_port, pid} JSON here once up.")
-    parser.add_argument("--grpc-threads", type=int, default=4, help="Worker threads (thread mode).")
-    parser.add_argument("--server-mode", choices=("thread", "aio"), default="thread", help="Concurrency model.")
-    args = parser.parse_args()
-    if args.server_mode == "aio":
-        asyncio.run(serve_aio(args))
-    else:
-        serve_threads(args)
+    parser.add_argument("--grpc-threads", type=int, default=4, help="Worker threads.")
+    serve_threads(parser.parse_args())
 
 
 if __name__ == "__main__":

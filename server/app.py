@@ -1,11 +1,9 @@
-"""The server's lifecycle: bind, load models, report health, reload, drain; thread-pool or asyncio flavour."""
+"""The server's lifecycle: bind, load models, report health, reload, drain; one thread-pool gRPC server."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -16,11 +14,11 @@ from prometheus_client import CollectorRegistry
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
-from server.codec import SPECS
 from server.metrics import Metrics, serve_metrics
 from server.ready import write_ready_file
 from server.reflection import enable_reflection
-from server.servicer import InferenceHandler, aio_behaviour, thread_behaviour
+from server.rpcs import SPECS
+from server.servicer import InferenceHandler, thread_behaviour
 from server.settings import Settings
 from server.store import ModelStore
 from server.wire import add_inference_service
@@ -50,9 +48,7 @@ class InferenceApp:
         self._stopping = threading.Event()
         self._reload_requested = threading.Event()
         self._reloader = threading.Thread(target=self._reload_loop, name="model-reloader", daemon=True)
-        self._grpc: _ThreadServer | _AioServer = (
-            _AioServer(self) if settings.server_mode == "aio" else _ThreadServer(self)
-        )
+        self._grpc = _ThreadServer(self)
         self._metrics_httpd: Any = None
 
     def start(self) -> None:
@@ -63,11 +59,11 @@ class InferenceApp:
         if s.metrics_port >= 0:
             self._metrics_httpd, self.metrics_port = serve_metrics(self.registry, s.host, s.metrics_port)
         log.info(
-            "gRPC listening on %s:%d (%s, %s mode, at most %d in flight), metrics on port %d",
+            "gRPC listening on %s:%d (%s, %d threads, at most %d in flight), metrics on port %d",
             s.host,
             self.grpc_port,
             security.describe(s),
-            s.server_mode,
+            s.grpc_threads,
             s.max_in_flight,
             self.metrics_port,
         )
@@ -99,9 +95,9 @@ class InferenceApp:
             self._reloader.join(timeout=grace_s + 5)
         log.info("stopped")
 
-    def register(self, server: Any, aio: bool) -> None:
+    def register(self, server: grpc.Server) -> None:
         """Add the inference, health and reflection services to a gRPC server."""
-        add_inference_service(partial(aio_behaviour if aio else thread_behaviour, self.handler), server)
+        add_inference_service(partial(thread_behaviour, self.handler), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
@@ -125,7 +121,7 @@ class InferenceApp:
             ]
         return options
 
-    def add_port(self, server: Any, address: str) -> int:
+    def add_port(self, server: grpc.Server, address: str) -> int:
         """Bind the gRPC port with TLS / mutual TLS credentials, or plaintext when that is allowed."""
         if self.credentials is None:
             return int(server.add_insecure_port(address))
@@ -160,7 +156,7 @@ class InferenceApp:
 
 
 class _ThreadServer:
-    """grpc.server with a thread pool."""
+    """grpc.server with a thread pool behind admission: past --max-in-flight, RESOURCE_EXHAUSTED and a shed count."""
 
     def __init__(self, app: InferenceApp) -> None:
         self.app = app
@@ -172,7 +168,7 @@ class _ThreadServer:
             options=app.grpc_options(),
             maximum_concurrent_rpcs=app.backstop_rpcs(),
         )
-        app.register(self.server, aio=False)
+        app.register(self.server)
 
     def start(self, address: str) -> int:
         port = self.app.add_port(self.server, address)
@@ -182,39 +178,3 @@ class _ThreadServer:
     def stop(self, grace_s: float) -> None:
         self.server.stop(grace_s).wait()
         self.executor.shutdown(wait=False)
-
-
-class _AioServer:
-    """grpc.aio server on an event loop in its own thread, so the lifecycle is the same as the thread flavour."""
-
-    def __init__(self, app: InferenceApp) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio", daemon=True)
-        self.server: grpc.aio.Server | None = None
-
-    def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-
-    async def _start(self, address: str) -> int:
-        # The sync health servicer runs in a small pool; health checks are rare.
-        # Admission here is gRPC's own cap (RESOURCE_EXHAUSTED, not counted in the shed metric).
-        self.server = grpc.aio.server(
-            migration_thread_pool=ThreadPoolExecutor(max_workers=2),
-            options=self.app.grpc_options(),
-            maximum_concurrent_rpcs=self.app.settings.max_in_flight,
-        )
-        self.app.register(self.server, aio=True)
-        port = self.app.add_port(self.server, address)
-        await self.server.start()
-        return port
-
-    def start(self, address: str) -> int:
-        self.thread.start()
-        return int(self._run(self._start(address)))
-
-    def stop(self, grace_s: float) -> None:
-        if self.server is not None:
-            self._run(self.server.stop(grace_s))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)

@@ -38,6 +38,6 @@ class MethodAwarePool:
 
 
 def enable_reflection(service_names: Iterable[str], server: Any) -> None:
-    """Register the reflection service (sync or asyncio server) listing `service_names`."""
+    """Register the reflection service listing `service_names` on a gRPC server."""
     names = (*service_names, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server, pool=MethodAwarePool())

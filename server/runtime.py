@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from server.codec import SPECS, Outputs, RpcSpec, input_layout
+from server.codec import input_layout
 from server.manifest import ArtifactError, Manifest, read_manifest
 from server.metrics import Metrics
+from server.rpc_spec import Outputs, RpcSpec
+from server.rpcs import SPECS
 from server.validation import RangeCheck
 
 log = logging.getLogger(__name__)

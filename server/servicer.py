@@ -1,10 +1,11 @@
-"""The thin gRPC layer: decode, validate, run, encode; every RPC is the shared handler under its own name."""
+"""The thin gRPC layer: each RPC's answer (inference per spec, GetModelInfo) inside shared metrics and statuses."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import grpc
@@ -14,7 +15,9 @@ from dwcp.inference.v1 import inference_pb2 as pb
 from server.admission import RefusedError, check_deadline
 from server.codec import encode_request
 from server.metrics import Metrics
-from server.runtime import LoadedModel
+from server.responses import model_info
+from server.rpc_spec import RpcSpec
+from server.rpcs import SPECS
 from server.store import ModelStore
 from server.validation import ValidationError
 from server.wire import Undecodable
@@ -31,42 +34,25 @@ class RpcError(Exception):
         self.message = message
 
 
-def model_info(model: LoadedModel, max_batch_items: int) -> pb.ModelInfo:
-    """GetModelInfo's description of one served version, straight from its manifest."""
-    m = model.manifest
-    return pb.ModelInfo(
-        model=pb.ModelRef(name=m.name, version=m.version),
-        rpc=m.rpc,
-        created_utc=m.created_utc,
-        inputs=[
-            pb.FeatureInfo(
-                name=f.name, unit=f.unit, min_value=f.min_value, max_value=f.max_value, description=f.description
-            )
-            for f in m.input.features
-        ],
-        outputs=[pb.OutputInfo(name=o.name, unit=o.unit, description=o.description) for o in m.outputs],
-        thresholds=m.thresholds,
-        metrics=m.metrics,
-        onnx_sha256=model.sha256,
-        training_data_fingerprint=m.training_data_fingerprint,
-        max_batch_items=max_batch_items,
-    )
+Answer = Callable[[Any, float | None], tuple[Message, int]]
+"""One RPC's own work: (request, seconds left to its deadline) -> (response, items answered)."""
 
 
 class InferenceHandler:
-    """What every RPC does, independent of the gRPC flavour (sync or asyncio); records the RPC metrics."""
+    """Every RPC of the service by name: the shared part (metrics, statuses) around each RPC's own answer."""
 
     def __init__(self, store: ModelStore, metrics: Metrics, max_batch_items: int, min_deadline_s: float = 0.0) -> None:
         self.store = store
         self.metrics = metrics
         self.max_batch_items = max_batch_items
         self.min_deadline_s = min_deadline_s
+        self.answers: dict[str, Answer] = {rpc: partial(self.infer, spec) for rpc, spec in SPECS.items()}
+        self.answers["GetModelInfo"] = self.model_info
 
     def handle(self, rpc: str, request: Any, time_remaining_s: float | None = None) -> Message:
         """Answer one RPC or raise RpcError; never lets another exception reach the caller.
 
-        `time_remaining_s` is what is left of the caller's deadline (None: no deadline); a request that
-        cannot be answered in time is refused before its model runs.
+        `time_remaining_s` is what is left of the caller's deadline (None: no deadline).
         """
         start_s, code, items = time.perf_counter(), "OK", 0
         in_flight = self.metrics.in_flight_of(rpc)
@@ -74,17 +60,8 @@ class InferenceHandler:
         try:
             if isinstance(request, Undecodable):
                 raise ValidationError(request.message())
-            if rpc == "GetModelInfo":
-                return self._model_info(request)
-            check_deadline(time_remaining_s, self.min_deadline_s)
-            model = self.store.for_rpc(rpc)
-            if model is None:
-                raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {rpc} is loaded; see the server log")
-            ids, inputs = encode_request(
-                model.spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
-            )
-            items = len(ids)
-            return model.spec.build_response(ids, model.run(inputs), model.manifest)
+            response, items = self.answers[rpc](request, time_remaining_s)
+            return response
         except ValidationError as exc:
             code = grpc.StatusCode.INVALID_ARGUMENT.name
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
@@ -103,7 +80,19 @@ class InferenceHandler:
             in_flight.dec()
             self.metrics.observe_rpc(rpc, code, time.perf_counter() - start_s, items)
 
-    def _model_info(self, request: pb.GetModelInfoRequest) -> pb.GetModelInfoResponse:
+    def infer(self, spec: RpcSpec, request: Message, time_remaining_s: float | None) -> tuple[Message, int]:
+        """An inference RPC: refused unrun if it cannot finish in time, else decoded, run and encoded."""
+        check_deadline(time_remaining_s, self.min_deadline_s)
+        model = self.store.for_rpc(spec.rpc)
+        if model is None:
+            raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {spec.rpc} is loaded; see the server log")
+        ids, inputs = encode_request(
+            spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
+        )
+        return spec.build_response(ids, model.run(inputs), model.manifest), len(ids)
+
+    def model_info(self, request: pb.GetModelInfoRequest, _time_remaining_s: float | None) -> tuple[Message, int]:
+        """GetModelInfo: every served version, or the one named, described from its manifest."""
         models = self.store.models()
         if request.model_name:
             models = [m for m in models if m.name == request.model_name]
@@ -111,31 +100,22 @@ class InferenceHandler:
                 raise RpcError(
                     grpc.StatusCode.NOT_FOUND, f"model_name: no served model is named {request.model_name!r}"
                 )
-        return pb.GetModelInfoResponse(models=[model_info(m, self.max_batch_items) for m in models])
+        return pb.GetModelInfoResponse(models=[model_info(m, self.max_batch_items) for m in models]), 0
 
 
 Behaviour = Callable[[Any, Any], Any]
 
 
 def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
-    """What the thread-pool server runs for `rpc`: the handler's answer, or its status through context.abort."""
+    """What the server runs for `rpc`: the handler's answer, or its status through context.abort."""
+
+    if rpc not in handler.answers:  # at start-up, not at the first call
+        raise LookupError(f"the proto's {rpc} has no spec in server.rpcs and no handler in server.servicer")
 
     def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
             context.abort(failure.code, failure.message)
-
-    return behaviour
-
-
-def aio_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
-    """The same for the asyncio server: the handler runs on the event loop (onnxruntime drops the GIL)."""
-
-    async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return handler.handle(rpc, request, context.time_remaining())
-        except RpcError as failure:
-            await context.abort(failure.code, failure.message)
 
     return behaviour

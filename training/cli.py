@@ -1,28 +1,43 @@
-"""The `python -m training` command line: a registry of subcommands, each a module with add_arguments and run."""
+"""The `python -m training` command line: one subcommand per module of training.commands."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from typing import Protocol
 
-# Subcommand name -> module. A module has a one-line docstring (the help text),
-# add_arguments(parser) and run(args) -> int (the exit code). Import heavy libraries inside run().
-SUBCOMMANDS: dict[str, str] = {
-    "validate": "training.commands.validate",
-    "datagen": "training.commands.datagen",
-    "train": "training.commands.train",
-    "evaluate": "training.commands.evaluate",
+from training.commands import datagen, evaluate, train, validate
+
+
+class Subcommand(Protocol):
+    """A subcommand module: a one-line docstring (its help), its arguments, and run -> exit code.
+
+    It imports heavy libraries (TensorFlow, onnxruntime) inside run(), so the parser builds without them.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the subcommand's arguments to its parser."""
+        ...
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run it; returns the exit code."""
+        ...
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "validate": validate,
+    "datagen": datagen,
+    "train": train,
+    "evaluate": evaluate,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one subparser per registered subcommand."""
+    """The top-level parser with one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
+    for name, module in SUBCOMMANDS.items():
         summary = (module.__doc__ or name).strip().splitlines()[0]
         sub = subparsers.add_parser(name, help=summary, description=summary)
         module.add_arguments(sub)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from training.report import evaluation_json
-from training.tasks import TASK_MODULES
+from training.tasks import TASKS
 from training.tasks.common import TrainedModel, TrainSettings, progress
 from training.validate import TelemetryData, load_validated_telemetry
 
@@ -61,8 +60,7 @@ def train_one(name: str, data: TelemetryData | None, config: PipelineConfig, thr
     if data is None:
         data = load_validated_telemetry(config.data_path, config.incidents_path)
     progress(name, "training")
-    module = importlib.import_module(TASK_MODULES[name])
-    return module.train(data, config.settings)
+    return TASKS[name].train(data, config.settings)
 
 
 def _entry(model: TrainedModel) -> dict[str, Any]:

@@ -20,11 +20,14 @@ from dwcp.inference.v1 import inference_pb2 as pb
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.app import InferenceApp
 from server.ready import NotReadyError, wait_ready_file
+from server.rpc_spec import FLAT, MESSAGE_SEQUENCE
+from server.rpcs import SPECS
 from server.settings import Settings
 from tests.server.model_graphs import COMPRESSION_FEATURES, NODE_FEATURES, SAMPLE_FEATURES
 
 ROOT = Path(__file__).resolve().parents[2]
 ENUMS = {"link_type", "network_tier"}
+SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
 
 
 @dataclass
@@ -63,41 +66,45 @@ def _rows(rng: np.random.Generator, features: list[tuple[Any, ...]], shape: tupl
     return np.stack(columns, axis=-1).astype(np.float32).astype(np.float64)
 
 
-def _message(kind: type, features: list[tuple[Any, ...]], row: np.ndarray, **extra: Any) -> Any:
-    values = {f[0]: (int(v) if f[0] in ENUMS else float(v)) for f, v in zip(features, row, strict=True)}
-    return kind(**values, **extra)
+def _values(features: list[tuple[Any, ...]], row: np.ndarray) -> dict[str, Any]:
+    return {f[0]: (int(v) if f[0] in ENUMS else float(v)) for f, v in zip(features, row, strict=True)}
+
+
+# The features (name, unit, low, high, categories) and item shape of each RPC's tiny model; None: plain numbers.
+_INPUTS: dict[str, tuple[list[tuple[Any, ...]] | None, tuple[int, ...]]] = {
+    "PredictBandwidth": (SAMPLE_FEATURES, (10,)),
+    "SelectCompression": (COMPRESSION_FEATURES, ()),
+    "DetectAnomaly": (NODE_FEATURES, ()),
+    "DetectHighLatency": (None, (20,)),
+}
 
 
 def random_inputs(rpc: str, items: int, seed: int = 0) -> np.ndarray:
     """A valid float32-exact input batch for `rpc`."""
     rng = np.random.default_rng(seed)
-    if rpc == "PredictBandwidth":
-        return _rows(rng, SAMPLE_FEATURES, (items, 10))
-    if rpc == "SelectCompression":
-        return _rows(rng, COMPRESSION_FEATURES, (items,))
-    if rpc == "DetectAnomaly":
-        return _rows(rng, NODE_FEATURES, (items,))
-    return rng.uniform(1, 2000, size=(items, 20)).astype(np.float32).astype(np.float64)
+    features, shape = _INPUTS[rpc]
+    if features is None:
+        return rng.uniform(1, 2000, size=(items, *shape)).astype(np.float32).astype(np.float64)
+    return _rows(rng, features, (items, *shape))
 
 
 def build_request(rpc: str, inputs: np.ndarray) -> Any:
-    """The request message carrying `inputs`, with ids `id-<index>`."""
-    if rpc == "PredictBandwidth":
-        links = [
-            pb.LinkWindow(link_id=f"id-{i}", samples=[_message(pb.LinkSample, SAMPLE_FEATURES, s) for s in window])
-            for i, window in enumerate(inputs)
-        ]
-        return pb.PredictBandwidthRequest(links=links)
-    if rpc == "SelectCompression":
-        items = [
-            _message(pb.CompressionFeatures, COMPRESSION_FEATURES, r, link_id=f"id-{i}") for i, r in enumerate(inputs)
-        ]
-        return pb.SelectCompressionRequest(items=items)
-    if rpc == "DetectAnomaly":
-        nodes = [_message(pb.NodeMetrics, NODE_FEATURES, r, node_id=f"id-{i}") for i, r in enumerate(inputs)]
-        return pb.DetectAnomalyRequest(nodes=nodes)
-    windows = [pb.LatencyWindow(cluster_id=f"id-{i}", consensus_latencies_ms=list(r)) for i, r in enumerate(inputs)]
-    return pb.DetectHighLatencyRequest(windows=windows)
+    """The request message carrying `inputs`, with ids `id-<index>`, laid out as the RPC's spec says."""
+    spec = SPECS[rpc]
+    features = _INPUTS[rpc][0] or []
+    request_type = getattr(pb, SERVICE.methods_by_name[rpc].input_type.name)
+    item_type = getattr(pb, request_type.DESCRIPTOR.fields_by_name[spec.batch_field].message_type.name)
+    items = []
+    for i, values in enumerate(inputs):
+        fields: dict[str, Any] = {spec.id_field: f"id-{i}"}
+        if spec.layout == FLAT:
+            fields |= _values(features, values)
+        elif spec.layout == MESSAGE_SEQUENCE:
+            fields[str(spec.sequence_field)] = [spec.feature_type(**_values(features, row)) for row in values]
+        else:
+            fields[str(spec.sequence_field)] = list(values)
+        items.append(item_type(**fields))
+    return request_type(**{spec.batch_field: items})
 
 
 def onnx_outputs(version_dir: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:

@@ -82,7 +82,7 @@ def test_tls_without_client_ca_serves_clients_without_certificates(model_dir: Pa
         ({"host": "localhost"}, True),
         ({"host": "0.0.0.0"}, False),
         ({"host": "10.1.2.3"}, False),
-        ({"host": "0.0.0.0", "insecure": 1}, True),  # plaintext chosen explicitly
+        ({"host": "0.0.0.0", "insecure": True}, True),  # plaintext chosen explicitly
         ({"tls_client_ca_file": Path("ca.crt")}, False),  # mTLS without a server certificate
         ({"tls_cert_file": Path("server.crt")}, False),  # no key
     ],
@@ -98,7 +98,7 @@ def test_plaintext_only_on_loopback_or_when_chosen(overrides: dict, allowed: boo
 
 def test_insecure_conflicts_with_tls_files_and_unreadable_files_are_named(pki: dict, tmp_path: Path) -> None:
     with pytest.raises(SecurityConfigError, match="conflicts"):
-        server_credentials(Settings(tls_cert_file=pki["cert"], tls_key_file=pki["key"], insecure=1))
+        server_credentials(Settings(tls_cert_file=pki["cert"], tls_key_file=pki["key"], insecure=True))
     with pytest.raises(SecurityConfigError, match="missing.crt"):
         server_credentials(Settings(tls_cert_file=tmp_path / "missing.crt", tls_key_file=pki["key"]))
     (tmp_path / "junk.crt").write_text("not a certificate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -10,52 +11,57 @@ import grpc
 import pytest
 
 from dwcp.inference.v1 import inference_pb2 as pb
+from server.rpc_spec import RpcSpec
+from server.rpcs import SPECS
 from tests.server.helpers import RunningServer, build_request, call, onnx_outputs, random_inputs, running_server
-from tests.server.model_factory import DEFAULT_VERSION, SPECS
+from tests.server.model_factory import DEFAULT_VERSION
+from tests.server.model_factory import SPECS as MODELS
 
-MODEL_OF = {spec["rpc"]: name for name, spec in SPECS.items()}
-RPCS = list(MODEL_OF)
+MODEL_OF = {spec["rpc"]: name for name, spec in MODELS.items()}
+RPCS = list(SPECS)
 
 
-def _results(rpc: str, response: Any) -> list[Any]:
-    field = {"PredictBandwidth": "predictions", "SelectCompression": "choices"}.get(rpc, "results")
-    return list(getattr(response, field))
+def _results(response: Any) -> list[Any]:
+    """The response's one repeated field: a result per item."""
+    repeated = [f for f in response.DESCRIPTOR.fields if f.is_repeated]
+    return list(getattr(response, repeated[0].name))
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, int | float | bool) else list(value)
 
 
 @pytest.mark.parametrize("items", [1, 37])
-@pytest.mark.parametrize("rpc", RPCS)
-def test_outputs_equal_running_the_onnx_file(server: RunningServer, model_dir: Path, rpc: str, items: int) -> None:
+@pytest.mark.parametrize("spec", SPECS.values(), ids=attrgetter("rpc"))
+def test_outputs_equal_running_the_onnx_file(server: RunningServer, model_dir: Path, spec: RpcSpec, items: int) -> None:
+    rpc = spec.rpc
     inputs = random_inputs(rpc, items, seed=items)
     response = call(server.stub, rpc, build_request(rpc, inputs))
     expected = onnx_outputs(model_dir / MODEL_OF[rpc] / DEFAULT_VERSION, inputs)
+    manifest = server.app.store.for_rpc(rpc).manifest  # type: ignore[union-attr]
     assert (response.model.name, response.model.version) == (MODEL_OF[rpc], DEFAULT_VERSION)
-    results = _results(rpc, response)
-    assert [getattr(r, "link_id", None) or getattr(r, "node_id", None) or r.cluster_id for r in results] == [
-        f"id-{i}" for i in range(items)
-    ]
+    results = _results(response)
+    assert [getattr(r, spec.id_field) for r in results] == [f"id-{i}" for i in range(items)]
     for i, r in enumerate(results):
-        if rpc == "PredictBandwidth":
-            assert r.predicted_throughput_mbps == expected["predicted_throughput_mbps"][i]
-            assert (r.lower_bound_mbps, r.upper_bound_mbps) == (
-                expected["lower_bound_mbps"][i],
-                expected["upper_bound_mbps"][i],
-            )
-            assert r.confidence == expected["confidence"][i] and r.interval_level == 0.9
-        elif rpc == "SelectCompression":
-            assert r.level == expected["level"][i]
-            assert list(r.level_probabilities) == expected["level_probabilities"][i].tolist()
-            assert r.probability == expected["level_probabilities"][i][r.level]
-        elif rpc == "DetectAnomaly":
-            assert r.anomaly_score == expected["anomaly_score"][i]
-            assert r.is_anomaly == expected["is_anomaly"][i] and r.threshold == pytest.approx(0.6)
-        else:
-            assert r.reconstruction_error == expected["reconstruction_error"][i]
-            assert r.is_high_latency == expected["is_high_latency"][i] and r.threshold == pytest.approx(0.01)
+        for name in spec.required_outputs:  # each output is the result field of the same name
+            assert _plain(getattr(r, name)) == expected[name][i].tolist(), name
+        for name in spec.required_thresholds:
+            assert r.threshold == pytest.approx(manifest.thresholds[name])
+        for name in spec.required_constants:
+            assert getattr(r, name) == pytest.approx(manifest.constants[name])
+
+
+def test_a_compression_choice_carries_the_probability_of_its_level(server: RunningServer) -> None:
+    response = call(
+        server.stub, "SelectCompression", build_request("SelectCompression", random_inputs("SelectCompression", 5))
+    )
+    for choice in response.choices:
+        assert choice.probability == choice.level_probabilities[choice.level]
 
 
 def test_model_info_describes_every_model_from_its_manifest(server: RunningServer) -> None:
     models = {m.model.name: m for m in server.stub.GetModelInfo(pb.GetModelInfoRequest()).models}
-    assert set(models) == set(SPECS)
+    assert set(models) == set(MODELS)
     anomaly = models["reliability_detector"]
     assert anomaly.rpc == "DetectAnomaly" and anomaly.model.version == DEFAULT_VERSION
     assert [f.name for f in anomaly.inputs][:2] == ["uptime_pct", "failure_ratio"]
@@ -81,7 +87,11 @@ def test_a_missing_model_is_unavailable_while_the_others_serve(model_dir: Path, 
     shutil.rmtree(partial / "consensus_latency")
     with running_server(partial) as running:
         with pytest.raises(grpc.RpcError) as error:
-            call(running.stub, "DetectHighLatency", build_request("DetectHighLatency", random_inputs("x", 1)))
+            call(
+                running.stub,
+                "DetectHighLatency",
+                build_request("DetectHighLatency", random_inputs("DetectHighLatency", 1)),
+            )
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "DetectHighLatency" in error.value.details()
         response = call(

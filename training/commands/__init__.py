@@ -1,1 +1,1 @@
-"""Subcommands of `python -m training`, registered in training.cli.SUBCOMMANDS."""
+"""Subcommands of `python -m training`, wired by name in training.cli.SUBCOMMANDS."""

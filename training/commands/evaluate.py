@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.tasks import MODEL_NAMES
+from training.tasks import MODEL_NAMES, TASKS
 
 EXIT_OK, EXIT_MISSING, EXIT_DATA = 0, 1, 2
 
@@ -42,11 +42,8 @@ def newest_version(model_dir: Path) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate each model's newest version on the test data; print and write the comparison."""
-    import importlib
-
     from training.manifest import load_manifest
     from training.report import evaluation_json, summary_rows
-    from training.tasks import TASK_MODULES
     from training.validate import TelemetryValidationError, load_validated_telemetry
 
     try:
@@ -67,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
             missing.append(name)
             print(f"{name}: {exc}", file=sys.stderr)
             continue
-        evaluation = importlib.import_module(TASK_MODULES[name]).evaluate(
-            manifest.model_path.read_bytes(), manifest.raw, data
-        )
+        evaluation = TASKS[name].evaluate(manifest.model_path.read_bytes(), manifest.raw, data)
         entries.append({"version": version.name, "evaluation": evaluation_json(evaluation)})
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / "evaluation_report.json"

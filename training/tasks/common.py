@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from training.metrics import Evaluation
 
 if TYPE_CHECKING:  # training.manifest loads onnxruntime; the tasks import it only when exporting
     from training.manifest import ParityReport
+    from training.validate import TelemetryData
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,20 @@ class TrainedModel:
     plots: dict[str, str] = field(default_factory=dict)
     example_input: np.ndarray | None = None
     train_seconds: float = 0.0
+
+
+class Task(Protocol):
+    """What a task module provides: its model's name, training it, and re-evaluating an exported version."""
+
+    NAME: str
+
+    def train(self, data: TelemetryData, settings: TrainSettings) -> TrainedModel:
+        """Train, export to ONNX and evaluate the exported graph on the test split."""
+        ...
+
+    def evaluate(self, onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
+        """Evaluate an exported graph with its manifest on other telemetry."""
+        ...
 
 
 def progress(model: str, message: str) -> None:

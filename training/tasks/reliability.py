@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
-from training.export_forest import ForestPreprocessing, check_forest_parity, forest_latency_us, forest_to_onnx
 from training.features import RELIABILITY_FEATURES, feature_matrix
 from training.metrics import Evaluation, Target, binary_metrics, pr_auc, threshold_for_best_f1, threshold_for_recall
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
@@ -38,11 +36,14 @@ class ZScoreRule:
     """Baseline: the largest per-feature |z| against normal training rows, after the same log1p."""
 
     def __init__(self, x_normal: np.ndarray) -> None:
-        t = ForestPreprocessing(LOG1P_FEATURES).transform(x_normal).astype(np.float64)
+        from training.export_forest import ForestPreprocessing  # onnx and scikit-learn: not at CLI start-up
+
+        self.prep = ForestPreprocessing(LOG1P_FEATURES)
+        t = self.prep.transform(x_normal).astype(np.float64)
         self.mean, self.std = t.mean(axis=0), np.maximum(t.std(axis=0), 1e-9)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        t = ForestPreprocessing(LOG1P_FEATURES).transform(x).astype(np.float64)
+        t = self.prep.transform(x).astype(np.float64)
         return np.max(np.abs((t - self.mean) / self.std), axis=1)
 
 
@@ -74,6 +75,10 @@ def _evaluate(
 
 def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     """Fit on normal training rows, choose the threshold on validation, evaluate the ONNX graph on test."""
+    from sklearn.ensemble import IsolationForest
+
+    from training.export_forest import ForestPreprocessing, check_forest_parity, forest_latency_us, forest_to_onnx
+
     started = time.perf_counter()
     x, labels, usable = _dataset(data)
     split = temporal_split(data.metrics, ("node_id", "peer_id"))
