@@ -1,8 +1,9 @@
 """Atheris fuzz harness: bytes -> each request type -> the server's decode, validation and encode path.
 
 The first byte picks the RPC, the rest is the request as it arrives on the wire. Only outcomes the server
-turns into a clean status are allowed: an Undecodable request (INVALID_ARGUMENT) or a ValidationError
-(INVALID_ARGUMENT). Any other exception is a finding, and atheris stops with the input that caused it.
+turns into a clean status are allowed: an Undecodable request or a ValidationError, each an INVALID_ARGUMENT
+whose BadRequest detail names a field. Any other exception is a finding, and atheris stops with the input
+that caused it.
 
     python fuzz/fuzz_requests.py -max_total_time=60        # what `make fuzz` runs (FUZZ_SECONDS)
 """
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import atheris
+import grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
@@ -22,6 +24,7 @@ with atheris.instrument_imports(include=["server", "dwcp"]):
     from dwcp.inference.v1 import inference_pb2 as pb
     from server.app import InferenceApp  # noqa: F401 - instrument the modules the server runs
     from server.codec import encode_request
+    from server.errors import FieldViolation, rich_status
     from server.runtime import LoadedModel, load_version
     from server.validation import ValidationError
     from server.wire import Undecodable, parser
@@ -59,16 +62,27 @@ def test_one_input(data: bytes) -> None:
         return
     rpc = RPCS[data[0] % len(RPCS)]
     request = PARSERS[rpc](data[1:])
-    if isinstance(request, Undecodable) or rpc == "GetModelInfo":
+    if isinstance(request, Undecodable):
+        _refuse(request.error())
+        return
+    if rpc == "GetModelInfo":
         return
     model = MODELS[rpc]
     try:
         ids, inputs = encode_request(
             model.spec, request, model.manifest, model.range_check, MAX_BATCH_ITEMS, model.layout
         )
-    except ValidationError:
+    except ValidationError as exc:
+        _refuse(exc)
         return
     model.spec.build_response(ids, model.run(inputs), model.manifest).SerializeToString()
+
+
+def _refuse(error: ValidationError) -> None:
+    """Build the INVALID_ARGUMENT status the caller would get; a refusal must name a field."""
+    if not error.field:
+        raise AssertionError(f"a refusal without a field path: {error}")
+    rich_status(grpc.StatusCode.INVALID_ARGUMENT, str(error), [FieldViolation(error.field, error.reason)])
 
 
 def _seed_corpus() -> str:

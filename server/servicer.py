@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from dwcp.inference.v1 import inference_pb2 as pb
 from server.admission import RefusedError, check_deadline
 from server.codec import encode_request
+from server.errors import FieldViolation, rich_status
 from server.metrics import Metrics
 from server.responses import model_info
 from server.rpc_spec import RpcSpec
@@ -26,12 +27,17 @@ log = logging.getLogger(__name__)
 
 
 class RpcError(Exception):
-    """An RPC outcome other than OK, with the status code and the message the caller sees."""
+    """An RPC outcome other than OK: the status code, the message the caller sees and the fields at fault."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, violations: Sequence[FieldViolation] = ()) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.violations = tuple(violations)
+
+    def status(self) -> grpc.Status:
+        """The status to abort with: the message plus a google.rpc.BadRequest detail naming the fields."""
+        return rich_status(self.code, self.message, self.violations)
 
 
 Answer = Callable[[Any, float | None], tuple[Message, int]]
@@ -59,12 +65,13 @@ class InferenceHandler:
         in_flight.inc()
         try:
             if isinstance(request, Undecodable):
-                raise ValidationError(request.message())
+                raise request.error()
             response, items = self.answers[rpc](request, time_remaining_s)
             return response
         except ValidationError as exc:
             code = grpc.StatusCode.INVALID_ARGUMENT.name
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+            violation = FieldViolation(exc.field, exc.reason)
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc), (violation,)) from None
         except RefusedError as exc:
             code = exc.code.name
             self.metrics.shed_of(rpc, exc.reason).inc()
@@ -97,9 +104,8 @@ class InferenceHandler:
         if request.model_name:
             models = [m for m in models if m.name == request.model_name]
             if not models:
-                raise RpcError(
-                    grpc.StatusCode.NOT_FOUND, f"model_name: no served model is named {request.model_name!r}"
-                )
+                violation = FieldViolation("model_name", f"no served model is named {request.model_name!r}")
+                raise RpcError(grpc.StatusCode.NOT_FOUND, f"model_name: {violation.reason}", (violation,))
         return pb.GetModelInfoResponse(models=[model_info(m, self.max_batch_items) for m in models]), 0
 
 
@@ -116,6 +122,6 @@ def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
         try:
             return handler.handle(rpc, request, context.time_remaining())
         except RpcError as failure:
-            context.abort(failure.code, failure.message)
+            context.abort_with_status(failure.status())
 
     return behaviour

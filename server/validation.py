@@ -15,7 +15,15 @@ PathOf = Callable[[int, int | None, int], str]
 
 
 class ValidationError(ValueError):
-    """A request the server refuses; the message names the field path and the reason."""
+    """A request the server refuses: the field path and the reason, as data; str() is "path: reason"."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.field = field  # e.g. "links[3].samples[9].rtt_ms"
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 def _number(value: float) -> str:
@@ -31,9 +39,9 @@ def _with_unit(value: float, unit: str) -> str:
 def check_batch_size(field: str, count: int, max_items: int) -> None:
     """Refuse an empty batch or one larger than `max_items`."""
     if count == 0:
-        raise ValidationError(f"{field}: the batch is empty; send at least 1 item")
+        raise ValidationError(field, "the batch is empty; send at least 1 item")
     if count > max_items:
-        raise ValidationError(f"{field}: {count} items exceed the batch limit of {max_items}")
+        raise ValidationError(field, f"{count} items exceed the batch limit of {max_items}")
 
 
 def check_lengths(field: str, sequence: str, lengths: np.ndarray, expected: int) -> None:
@@ -41,7 +49,7 @@ def check_lengths(field: str, sequence: str, lengths: np.ndarray, expected: int)
     wrong = np.flatnonzero(lengths != expected)
     if wrong.size:
         i = int(wrong[0])
-        raise ValidationError(f"{field}[{i}].{sequence}: has {int(lengths[i])} entries, expected exactly {expected}")
+        raise ValidationError(f"{field}[{i}].{sequence}", f"has {int(lengths[i])} entries, expected exactly {expected}")
 
 
 def check_ids(field: str, id_field: str, ids: Sequence[str]) -> None:
@@ -50,7 +58,9 @@ def check_ids(field: str, id_field: str, ids: Sequence[str]) -> None:
     for i, item_id in enumerate(ids):
         if len(item_id) > MAX_ID_BYTES // 4 and len(item_id.encode("utf-8")) > MAX_ID_BYTES:
             size = len(item_id.encode("utf-8"))
-            raise ValidationError(f"{field}[{i}].{id_field}: {size} bytes is longer than the limit of {MAX_ID_BYTES}")
+            raise ValidationError(
+                f"{field}[{i}].{id_field}", f"{size} bytes is longer than the limit of {MAX_ID_BYTES}"
+            )
 
 
 class RangeCheck:
@@ -78,7 +88,7 @@ class RangeCheck:
         index = tuple(int(k) for k in np.argwhere(bad)[0])
         item, column = index[0], index[-1]
         position = index[1] if len(index) == 3 else None
-        raise ValidationError(f"{path_of(item, position, column)}: {self._reason(float(values[index]), column)}")
+        raise ValidationError(path_of(item, position, column), self._reason(float(values[index]), column))
 
     def _reason(self, value: float, column: int) -> str:
         feature = self.features[column]

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from dwcp.inference.v1 import inference_pb2 as pb
+from server.validation import ValidationError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
 
@@ -21,9 +22,9 @@ class Undecodable:
     type_name: str
     reason: str
 
-    def message(self) -> str:
-        """What the caller is told with INVALID_ARGUMENT."""
-        return f"request: not a valid {self.type_name} message ({self.reason})"
+    def error(self) -> ValidationError:
+        """What the caller is told with INVALID_ARGUMENT: the request as a whole is the refused field."""
+        return ValidationError("request", f"not a valid {self.type_name} message ({self.reason})")
 
 
 def parser(kind: type[Message]) -> Callable[[bytes], Message | Undecodable]:

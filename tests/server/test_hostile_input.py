@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dwcp.inference.v1 import inference_pb2 as pb
 from server.app import SERVICE_NAME
 from tests.server.helpers import RunningServer, build_request, call, random_inputs
+from tests.server.violations import field_violations
 
 # What a hostile request may get: an answer, a refusal naming the field, or (for size) RESOURCE_EXHAUSTED.
 # GetModelInfo answers NOT_FOUND for a model name it does not serve.
@@ -115,8 +116,16 @@ def _outcome(server: RunningServer, rpc: str, request: Any) -> grpc.StatusCode:
     try:
         call(server.stub, rpc, request)
     except grpc.RpcError as error:
+        _assert_refusal_names_a_field(error)
         return error.code()  # type: ignore[no-any-return]
     return grpc.StatusCode.OK
+
+
+def _assert_refusal_names_a_field(error: grpc.RpcError) -> None:
+    """An INVALID_ARGUMENT (or NOT_FOUND) carries exactly one BadRequest violation naming a field path."""
+    if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+        violations = field_violations(error)
+        assert len(violations) == 1 and all(violations[0]), f"{error.code().name} {error.details()!r}: {violations}"
 
 
 def _assert_served_and_alive(server: RunningServer, rpc: str, request: Any) -> None:
@@ -168,6 +177,7 @@ def test_raw_bytes_of_any_kind_are_refused_cleanly(server: RunningServer, rpc: s
         raw(data, timeout=10)
         code = grpc.StatusCode.OK
     except grpc.RpcError as error:
+        _assert_refusal_names_a_field(error)
         code = error.code()
     allowed = ALLOWED | ({grpc.StatusCode.NOT_FOUND} if rpc == "GetModelInfo" else set())
     assert code in allowed, f"{rpc} answered {code.name} to raw bytes {data[:80]!r}"
@@ -179,7 +189,8 @@ def test_invalid_utf8_is_invalid_argument_naming_the_request_type(server: Runnin
         raw(b"\x0a\x05\x0a\x03\xc3\x28\x41", timeout=10)
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "not a valid DetectAnomalyRequest message" in (error.details() or "")
+        [(field, reason)] = field_violations(error)
+        assert field == "request" and reason.startswith("not a valid DetectAnomalyRequest message")
     else:
         raise AssertionError("invalid UTF-8 in node_id was answered")
     # and the server still answers a good request

@@ -16,6 +16,7 @@ from server.rpcs import SPECS
 from tests.server.helpers import RunningServer, build_request, call, onnx_outputs, random_inputs, running_server
 from tests.server.model_factory import DEFAULT_VERSION
 from tests.server.model_factory import SPECS as MODELS
+from tests.server.violations import field_violations
 
 MODEL_OF = {spec["rpc"]: name for name, spec in MODELS.items()}
 RPCS = list(SPECS)
@@ -78,7 +79,7 @@ def test_model_info_for_one_model_and_an_unknown_one(server: RunningServer) -> N
     with pytest.raises(grpc.RpcError) as error:
         server.stub.GetModelInfo(pb.GetModelInfoRequest(model_name="no_such_model"))
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "no_such_model" in error.value.details()
+    assert field_violations(error.value) == [("model_name", "no served model is named 'no_such_model'")]
 
 
 def test_a_missing_model_is_unavailable_while_the_others_serve(model_dir: Path, tmp_path: Path) -> None:
@@ -94,6 +95,7 @@ def test_a_missing_model_is_unavailable_while_the_others_serve(model_dir: Path, 
             )
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "DetectHighLatency" in error.value.details()
+        assert field_violations(error.value) == []  # no request field is at fault
         response = call(
             running.stub, "DetectAnomaly", build_request("DetectAnomaly", random_inputs("DetectAnomaly", 2))
         )

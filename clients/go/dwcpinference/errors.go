@@ -33,12 +33,15 @@ var (
 )
 
 // InvalidInputError is a refused request, with the field path and reason the server (or the client's local
-// check) gave, for example Field "links[3].samples[9].rtt_ms", Reason "must be > 0".
+// check) gave, for example Field "links[3].samples[9].rtt_ms", Reason "-5 is below the minimum 0 ms". From
+// the server they come from the google.rpc.BadRequest field violation in the status details.
 type InvalidInputError struct {
 	Field   string // request field path, e.g. "links[0].samples"; empty if the server named none
 	Reason  string // why the value was refused
 	Message string // the server's full status message; empty for a local check
 	Local   bool   // true when the client refused the request before sending it
+
+	st *status.Status // the server's status, details included; nil for a local check
 }
 
 func (e *InvalidInputError) Error() string {
@@ -55,8 +58,12 @@ func (e *InvalidInputError) Error() string {
 // Is makes errors.Is(err, ErrInvalidInput) true.
 func (e *InvalidInputError) Is(target error) bool { return target == ErrInvalidInput }
 
-// GRPCStatus returns the INVALID_ARGUMENT status, so status.Code works on the error.
+// GRPCStatus returns the INVALID_ARGUMENT status, so status.Code works on the error; for a refusal by the
+// server it is the server's status, so its details (the BadRequest) are there too.
 func (e *InvalidInputError) GRPCStatus() *status.Status {
+	if e.st != nil {
+		return e.st
+	}
 	msg := e.Message
 	if msg == "" {
 		msg = e.Field + ": " + e.Reason
@@ -107,14 +114,16 @@ func mapError(ctx context.Context, rpc string, err error) error {
 	return fmt.Errorf("dwcpinference: %s: %w", rpc, err)
 }
 
-// parseInvalidInput reads the field path from a google.rpc.BadRequest detail if the server attached one,
-// else from the agreed status message form "path: reason".
+// parseInvalidInput reads the field path and reason from the google.rpc.BadRequest detail the server sends
+// (its first field violation: the server names the first bad value). Only when the status has no BadRequest
+// (an older server) does it fall back to the message form "path: reason".
 func parseInvalidInput(st *status.Status) *InvalidInputError {
-	e := &InvalidInputError{Message: st.Message(), Reason: st.Message()}
+	e := &InvalidInputError{Message: st.Message(), Reason: st.Message(), st: st}
 	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
-			v := br.GetFieldViolations()[0]
-			e.Field, e.Reason = v.GetField(), v.GetDescription()
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			if vs := br.GetFieldViolations(); len(vs) > 0 {
+				e.Field, e.Reason = vs[0].GetField(), vs[0].GetDescription()
+			}
 			return e
 		}
 	}

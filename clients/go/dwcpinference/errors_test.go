@@ -11,18 +11,10 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 func TestErrorMapping(t *testing.T) {
-	withDetail := func() error {
-		st, err := status.New(codes.InvalidArgument, "request refused").WithDetails(&errdetails.BadRequest{
-			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "nodes[0].uptime_pct", Description: "must be <= 100"}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Err()
-	}()
 	cases := []struct {
 		name       string
 		serverErr  error
@@ -40,8 +32,6 @@ func TestErrorMapping(t *testing.T) {
 			status.Error(codes.InvalidArgument, "batch of 2000 items exceeds the limit: 1024"),
 			[]error{ErrInvalidInput}, nil, codes.InvalidArgument,
 			"", "batch of 2000 items exceeds the limit: 1024"},
-		{"BadRequest detail", withDetail,
-			[]error{ErrInvalidInput}, nil, codes.InvalidArgument, "nodes[0].uptime_pct", "must be <= 100"},
 		{"unavailable", status.Error(codes.Unavailable, "draining"),
 			[]error{ErrUnavailable}, []error{ErrInvalidInput, ErrOverloaded, ErrDeadlineExceeded}, codes.Unavailable, "", ""},
 		{"resource exhausted", status.Error(codes.ResourceExhausted, "too many requests in flight"),
@@ -86,6 +76,92 @@ func TestErrorMapping(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withDetails is an INVALID_ARGUMENT status error with message and the given details.
+func withDetails(t *testing.T, message string, details ...protoadapt.MessageV1) error {
+	t.Helper()
+	st, err := status.New(codes.InvalidArgument, message).WithDetails(details...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Err()
+}
+
+func violation(field, description string) *errdetails.BadRequest {
+	return &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}}
+}
+
+// The field path comes from the server's google.rpc.BadRequest detail; the message is parsed only when the
+// status has no BadRequest (a server older than the details).
+func TestInvalidInputFieldComesFromTheDetail(t *testing.T) {
+	const serverMessage = "links[0].samples[9].rtt_ms: -5 is below the minimum 0 ms"
+	cases := []struct {
+		name       string
+		serverErr  error
+		wantField  string
+		wantReason string
+		wantDetail bool // the returned error's status still carries the BadRequest
+	}{
+		{"detail and message as this server sends them",
+			withDetails(t, serverMessage, violation("links[0].samples[9].rtt_ms", "-5 is below the minimum 0 ms")),
+			"links[0].samples[9].rtt_ms", "-5 is below the minimum 0 ms", true},
+		{"the detail wins over the message",
+			withDetails(t, "nodes[0].rtt_ms: must be > 0", violation("nodes[2].uptime_pct", "must be <= 100")),
+			"nodes[2].uptime_pct", "must be <= 100", true},
+		{"detail beside a message without a path",
+			withDetails(t, "request refused", violation("nodes[0].uptime_pct", "must be <= 100")),
+			"nodes[0].uptime_pct", "must be <= 100", true},
+		{"a field path with a space in the detail is taken as is",
+			withDetails(t, "refused", violation("items[0].odd name", "unknown")),
+			"items[0].odd name", "unknown", true},
+		{"a BadRequest without violations: the message is not second-guessed",
+			withDetails(t, "nodes[0].rtt_ms: must be > 0", &errdetails.BadRequest{}),
+			"", "nodes[0].rtt_ms: must be > 0", true},
+		{"older server, no details: path parsed from the message",
+			status.Error(codes.InvalidArgument, serverMessage),
+			"links[0].samples[9].rtt_ms", "-5 is below the minimum 0 ms", false},
+		{"older server, a message without a path",
+			status.Error(codes.InvalidArgument, "batch of 2000 items exceeds the limit: 1024"),
+			"", "batch of 2000 items exceeds the limit: 1024", false},
+		{"only a detail of another kind: the message is parsed",
+			withDetails(t, serverMessage, &errdetails.ErrorInfo{Reason: "OUT_OF_RANGE", Domain: "example"}),
+			"links[0].samples[9].rtt_ms", "-5 is below the minimum 0 ms", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeServer{version: "v1", before: func(context.Context, int64) error { return tc.serverErr }}
+			c := newBufClient(t, f, WithTimeout(5*time.Second))
+			_, err := c.PredictBandwidth(context.Background(), linkSamples(10))
+			var iie *InvalidInputError
+			if !errors.Is(err, ErrInvalidInput) || !errors.As(err, &iie) {
+				t.Fatalf("err = %v, want an *InvalidInputError", err)
+			}
+			if iie.Field != tc.wantField || iie.Reason != tc.wantReason || iie.Local {
+				t.Errorf("field %q reason %q local %v, want %q %q remote", iie.Field, iie.Reason, iie.Local, tc.wantField, tc.wantReason)
+			}
+			if want := status.Convert(tc.serverErr).Message(); iie.Message != want {
+				t.Errorf("Message %q, want the server's %q", iie.Message, want)
+			}
+			st, ok := status.FromError(err)
+			if !ok || st.Code() != codes.InvalidArgument {
+				t.Fatalf("status.FromError = %v, %v", st, ok)
+			}
+			if got := badRequestOf(st) != nil; got != tc.wantDetail {
+				t.Errorf("BadRequest in the returned error's status: %v, want %v", got, tc.wantDetail)
+			}
+		})
+	}
+}
+
+// badRequestOf returns the status's BadRequest detail, or nil.
+func badRequestOf(st *status.Status) *errdetails.BadRequest {
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			return br
+		}
+	}
+	return nil
 }
 
 func TestUnreachableServerIsUnavailable(t *testing.T) {

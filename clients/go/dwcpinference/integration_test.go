@@ -8,6 +8,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"google.golang.org/grpc/status"
 )
 
 func finite(vs ...float64) bool {
@@ -178,6 +180,18 @@ func TestLiveInvalidInputNamesTheField(t *testing.T) {
 			}
 			if iie.Field != tc.wantField || iie.Reason == "" || iie.Local {
 				t.Fatalf("field %q reason %q local %v; want field %q from the server", iie.Field, iie.Reason, iie.Local, tc.wantField)
+			}
+			// The field came from the server's BadRequest detail, and the message says the same for humans.
+			st := status.Convert(err)
+			br := badRequestOf(st)
+			if br == nil || len(br.GetFieldViolations()) != 1 {
+				t.Fatalf("status %q details %v: want one BadRequest field violation", st.Message(), st.Details())
+			}
+			if v := br.GetFieldViolations()[0]; v.GetField() != tc.wantField || v.GetDescription() != iie.Reason {
+				t.Errorf("violation %q %q, want %q %q", v.GetField(), v.GetDescription(), tc.wantField, iie.Reason)
+			}
+			if want := tc.wantField + ": " + iie.Reason; st.Message() != want {
+				t.Errorf("message %q, want %q", st.Message(), want)
 			}
 		})
 	}
