@@ -20,6 +20,7 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
+from training.forecast import ABSOLUTE_FLOOR_MBPS, RELATIVE_FLOOR, Z_LIMIT, Calibration
 from training.manifest import Decision, ParityReport, check_parity, median_latency_us, ort_session
 
 ONNX_OPSET = 17
@@ -153,60 +154,47 @@ def export_serving_function(
     return KerasExport(model, report, latency)
 
 
-@dataclass(frozen=True)
-class LogRatioTarget:
-    """Bandwidth target: z = (log1p(next_mbps) - log1p(last_mbps) - mean) / std, fit on train."""
-
-    mean: float
-    std: float
-
-    @staticmethod
-    def raw(last_mbps: np.ndarray, next_mbps: np.ndarray) -> np.ndarray:
-        return np.log1p(np.maximum(next_mbps, 0.0)) - np.log1p(np.maximum(last_mbps, 0.0))
-
-    @classmethod
-    def fit(cls, last_mbps: np.ndarray, next_mbps: np.ndarray) -> LogRatioTarget:
-        """Fit on training windows only."""
-        r = cls.raw(last_mbps, next_mbps)
-        return cls(float(r.mean()), float(max(r.std(), _EPS)))
-
-    def encode(self, last_mbps: np.ndarray, next_mbps: np.ndarray) -> np.ndarray:
-        """Training target for windows whose last throughput is `last_mbps`."""
-        return ((self.raw(last_mbps, next_mbps) - self.mean) / self.std).astype(np.float32)
-
-    def decode(self, last_mbps: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
-        """Throughput in Mbps from the last observed throughput and a model output (TensorFlow)."""
-        log_next = tf.math.log(1.0 + tf.maximum(last_mbps, 0.0)) + (z * self.std + self.mean)
-        return tf.maximum(tf.exp(log_next) - 1.0, 0.0)
-
-
-THROUGHPUT_FEATURE = 2  # column of throughput_mbps in link_samples
 BANDWIDTH_SCORE_RTOL = 1e-5  # Mbps outputs reach 1e4: compare relative to the value as well
 
 
 def bandwidth_serving_function(
     model: keras.Model,
-    preprocessor: Preprocessor,
-    target: LogRatioTarget,
-    window_steps: int = 10,
-    n_features: int = 7,
+    calibration: Calibration,
+    throughput_feature: int,
+    extra: Preprocessor | None,
+    window_steps: int,
+    n_features: int,
 ) -> Any:
-    """link_samples [N,10,7] -> predicted/lower/upper throughput (Mbps) and confidence 0-1.
+    """link_samples [N,T,F] -> predicted/lower/upper throughput (Mbps) and confidence 0-1 (training.forecast).
 
-    The model outputs 3 columns: quantile heads (lower, median, upper) in z units of the target.
+    The network sees the throughput window relative to its last sample in volatility units, plus the
+    other features through `extra` (None: throughput is the only feature); it outputs 3 quantile heads.
     """
     if model.output_shape[-1] != 3:
         raise ValueError(
             f"the bandwidth model must output 3 columns (lower, median, upper quantiles), not {model.output_shape[-1]}"
         )
+    j = throughput_feature
+    others = [k for k in range(n_features) if k != j]
 
     @tf.function(input_signature=_signature("link_samples", (window_steps, n_features)))
     def serve(link_samples: tf.Tensor) -> dict[str, tf.Tensor]:
-        z = model(preprocessor.apply(link_samples), training=False)
-        last_mbps = link_samples[:, -1, THROUGHPUT_FEATURE : THROUGHPUT_FEATURE + 1]
-        q = target.decode(last_mbps, z)
-        lower, upper = tf.reduce_min(q, axis=-1), tf.reduce_max(q, axis=-1)  # quantile heads may cross
-        predicted = q[:, 1]
+        x = link_samples[:, :, j]
+        last = x[:, -1]
+        scale = (
+            tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=1)
+            + np.float32(RELATIVE_FLOOR) * tf.reduce_mean(tf.abs(x), axis=1)
+            + np.float32(ABSOLUTE_FLOOR_MBPS)
+        )
+        parts = [((x - last[:, None]) / scale[:, None])[..., None]]
+        if extra is not None:
+            parts.append(extra.apply(tf.gather(link_samples, others, axis=-1)))
+        z = tf.clip_by_value(model(tf.concat(parts, axis=-1), training=False), -Z_LIMIT, Z_LIMIT)
+        z = tf.sort(z, axis=-1)  # quantile heads may cross
+        predicted = tf.maximum(last + np.float32(calibration.shrink) * scale * z[:, 1], 0.0)
+        margin = np.float32(calibration.margin_z)
+        lower = tf.minimum(tf.maximum(last + scale * (z[:, 0] - margin), 0.0), predicted)
+        upper = tf.maximum(last + scale * (z[:, 2] + margin), predicted)
         width_ratio = (upper - lower) / (2.0 * tf.maximum(predicted, _EPS))
         return {
             "predicted_throughput_mbps": predicted,

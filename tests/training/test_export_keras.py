@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -13,7 +14,6 @@ import tensorflow as tf  # noqa: E402
 
 from training.export_keras import (  # noqa: E402
     BANDWIDTH_SCORE_RTOL,
-    LogRatioTarget,
     Preprocessor,
     bandwidth_serving_function,
     check_serving_parity,
@@ -26,6 +26,7 @@ from training.export_keras import (  # noqa: E402
     run_onnx,
     threshold_decisions,
 )
+from training.forecast import Calibration  # noqa: E402
 from training.manifest import ParityError  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(2)
@@ -49,37 +50,27 @@ def _link_samples(rows: int) -> np.ndarray:
 LINK_PREPROCESSOR = Preprocessor(log1p_features=(0, 1, 2, 6), categories={4: (1, 2, 3, 4), 5: (1, 2, 3)})
 
 
-def _bandwidth(outputs: int) -> tuple[keras.Model, Preprocessor, LogRatioTarget, np.ndarray]:
+OTHERS = [0, 1, 3, 4, 5, 6]  # the features beside throughput (column 2)
+EXTRA = Preprocessor(log1p_features=(0, 1, 2, 5), categories={3: (1, 2, 3, 4), 4: (1, 2, 3)})
+
+
+def _bandwidth(outputs: int, with_extra: bool = True) -> tuple[keras.Model, Any, np.ndarray]:
     x = _link_samples(64)
-    next_mbps = x[:, -1, 2] * RNG.lognormal(0, 0.1, len(x))
-    pre = Preprocessor(LINK_PREPROCESSOR.log1p_features, LINK_PREPROCESSOR.categories).fit(x)
-    target = LogRatioTarget.fit(x[:, -1, 2], next_mbps)
-    inputs = keras.Input((10, 5 + 4 + 3))
+    extra = Preprocessor(EXTRA.log1p_features, EXTRA.categories).fit(x[:, :, OTHERS]) if with_extra else None
+    inputs = keras.Input((10, 1 + (4 + 4 + 3 if with_extra else 0)))
     h = L.LSTM(4)(L.LSTM(4, return_sequences=True)(inputs))
     model = keras.Model(inputs, L.Dense(outputs)(L.Dense(4, activation="relu")(h)))
-    return model, pre, target, x  # untrained: the export, not the fit, is under test
+    return model, extra, x  # untrained: the export, not the fit, is under test
 
 
-def test_preprocessor_scales_with_train_constants_and_one_hot_encodes() -> None:
-    train = _link_samples(200)
-    pre = Preprocessor((0, 1, 2, 6), {4: (1, 2, 3, 4), 5: (1, 2, 3)}).fit(train)
-    out = pre.apply(tf.constant(train)).numpy()
-    assert out.shape == (200, 10, 5 + 4 + 3)
-    np.testing.assert_allclose(out[..., :5].reshape(-1, 5).mean(axis=0), 0.0, atol=1e-4)
-    np.testing.assert_allclose(out[..., :5].reshape(-1, 5).std(axis=0), 1.0, atol=1e-3)
-    np.testing.assert_array_equal(out[..., 5:9].argmax(-1) + 1, train[..., 4])
-    np.testing.assert_array_equal(out[..., 9:].sum(-1), 1.0)
-    # constants come from the train rows only: other rows are not standardised exactly
-    shifted = train * 3.0
-    assert abs(pre.apply(tf.constant(shifted)).numpy()[..., 0].mean()) > 0.1
-    assert pre.to_manifest()["categories"] == {"4": [1, 2, 3, 4], "5": [1, 2, 3]}
+def _serve(model: keras.Model, extra: Any, calibration: Calibration | None = None) -> Any:
+    return bandwidth_serving_function(model, calibration or Calibration(0.5, 0.1), 2, extra, 10, 7)
 
 
-def test_bandwidth_quantile_export_has_contract_outputs_and_parity() -> None:
-    model, pre, target, x = _bandwidth(outputs=3)
-    result = export_serving_function(
-        bandwidth_serving_function(model, pre, target), x, no_decisions, score_rtol=BANDWIDTH_SCORE_RTOL
-    )
+@pytest.mark.parametrize("with_extra", [True, False])
+def test_bandwidth_quantile_export_has_contract_outputs_and_parity(with_extra: bool) -> None:
+    model, extra, x = _bandwidth(outputs=3, with_extra=with_extra)
+    result = export_serving_function(_serve(model, extra), x, no_decisions, score_rtol=BANDWIDTH_SCORE_RTOL)
     graph = result.onnx_model.graph
     assert [i.name for i in graph.input] == ["link_samples"]  # scaling constants are frozen, not inputs
     out = run_onnx(result.onnx_model, x)
@@ -92,10 +83,29 @@ def test_bandwidth_quantile_export_has_contract_outputs_and_parity() -> None:
     assert result.onnx_model.ByteSize() < 10 * 1024 * 1024
 
 
+def test_bandwidth_graph_matches_the_numpy_forecast() -> None:
+    from training.forecast import relative_window, window_scale
+
+    model, extra, x = _bandwidth(outputs=3, with_extra=False)
+    calibration = Calibration(0.7, 0.25)
+    out = run_onnx(convert_function(_serve(model, extra, calibration)), x)
+    throughput = x[:, :, 2].astype(np.float64)
+    heads = model(relative_window(throughput)[..., None].astype(np.float32), training=False).numpy()
+    expected = calibration.decode(throughput[:, -1], window_scale(throughput), heads)
+    for name, values in expected.items():
+        np.testing.assert_allclose(out[name], values, rtol=1e-4, atol=1e-3)
+
+
+def test_bandwidth_with_no_shrink_is_persistence() -> None:
+    model, extra, x = _bandwidth(outputs=3)
+    out = run_onnx(convert_function(_serve(model, extra, Calibration(0.0, 0.1))), x)
+    np.testing.assert_allclose(out["predicted_throughput_mbps"], x[:, -1, 2], rtol=1e-6)
+
+
 def test_bandwidth_model_without_quantile_heads_is_refused() -> None:
-    model, pre, target, _x = _bandwidth(outputs=1)
+    model, extra, _x = _bandwidth(outputs=1)
     with pytest.raises(ValueError, match="must output 3 columns"):
-        bandwidth_serving_function(model, pre, target)
+        _serve(model, extra)
 
 
 def _compression() -> tuple[keras.Model, Preprocessor, np.ndarray]:

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 EXPECTED_IO = {
     "bandwidth_predictor": (
         "link_samples",
-        [None, 10, 7],
+        [None, 10, 1],  # throughput history only: the default features
         ["predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps", "confidence"],
     ),
     "compression_selector": ("compression_features", [None, 6], ["level_probabilities", "level"]),
@@ -144,25 +144,24 @@ def test_strict_rejects_models_that_miss_targets(trained: tuple, tmp_path: Path)
 
 def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     """Divide throughput in every link's test period by 1000: the exported scaling must not move."""
-    from training.features import BANDWIDTH_FEATURES
     from training.splits import TRAIN, temporal_split
-    from training.tasks.bandwidth import LOG1P_FEATURES, link_windows
+    from training.tasks.compression import LOG1P_FEATURES, _dataset
     from training.validate import load_validated_telemetry
 
     metrics, incidents = _write(tmp_path, "shifted", shift_test_throughput=0.001)
-    flags = ["--models", "bandwidth_predictor", "--epochs", "1", "--max-train-windows", "100000"]
+    flags = ["--models", "compression_selector", "--epochs", "1", "--max-train-windows", "100000"]
     code = _train(metrics, incidents, tmp_path / "m", tmp_path / "r", *flags)
     assert code == 0
-    version = next(p for p in (tmp_path / "m" / "bandwidth_predictor").iterdir() if not p.name.startswith("."))
+    version = next(p for p in (tmp_path / "m" / "compression_selector").iterdir() if not p.name.startswith("."))
     exported_mean = load_manifest(version).raw["constants"]["preprocessing"]["mean"]
-    windows, _ = link_windows(load_validated_telemetry(metrics, incidents))
-    split = temporal_split(windows.frame, ("node_id", "peer_id"))[windows.target_rows]
-    throughput = [f.name for f in BANDWIDTH_FEATURES].index("throughput_mbps")
-    position = [j for j in range(len(BANDWIDTH_FEATURES)) if j not in (4, 5)].index(throughput)
+    data = load_validated_telemetry(metrics, incidents)
+    x, usable = _dataset(data)
+    train = usable & (temporal_split(data.metrics, ("node_id", "peer_id")) == TRAIN)
+    throughput = 0  # the first compression feature, scaled after log1p
     assert throughput in LOG1P_FEATURES
-    train_mean = np.log1p(windows.inputs[split == TRAIN][:, :, throughput].astype(np.float64)).mean()
-    all_mean = np.log1p(windows.inputs[:, :, throughput].astype(np.float64)).mean()
-    assert exported_mean[position] == pytest.approx(train_mean, rel=1e-4)
+    train_mean = np.log1p(x[train, throughput].astype(np.float64)).mean()
+    all_mean = np.log1p(x[usable, throughput].astype(np.float64)).mean()
+    assert exported_mean[throughput] == pytest.approx(train_mean, rel=1e-4)
     assert abs(all_mean - train_mean) > 0.5  # the shift is visible, so the check above can fail
 
 
