@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from artifacts.session import session_options
 from bench.ghz import Load, Summary, find_max_rate, run_ghz
 from bench.payloads import (
     MODEL_OF_RPC,
@@ -37,7 +38,6 @@ from bench.payloads import (
 )
 from bench.processes import echo_command, serve, server_command
 from bench.tables import check_model_dir, markdown_table
-from server.runtime import session_options
 
 REQUESTS_PER_FILE = 32
 ORT_RUNS = 2000

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import Message
 
+from artifacts.schema import ArtifactError, Manifest
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import validation
-from server.manifest import ArtifactError, Manifest
 
 FLAT = "flat"  # items are messages whose fields are the features: [N, F]
 MESSAGE_SEQUENCE = "message_sequence"  # items hold a repeated message of features: [N, T, F]
