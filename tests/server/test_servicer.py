@@ -9,9 +9,9 @@ from typing import Any
 import grpc
 import pytest
 
+from bench.tiny_models import DEFAULT_VERSION, SPECS
 from dwcp.inference.v1 import inference_pb2 as pb
 from tests.server.helpers import RunningServer, build_request, call, onnx_outputs, random_inputs, running_server
-from tests.server.model_factory import DEFAULT_VERSION, SPECS
 
 MODEL_OF = {spec["rpc"]: name for name, spec in SPECS.items()}
 RPCS = list(MODEL_OF)
