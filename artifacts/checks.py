@@ -145,7 +145,8 @@ def manifest_problems(raw: Any, where: str = "manifest", complete: bool = True) 
         else:
             _check_input(p, inputs[0], f"{where}.inputs[0]", complete)
     output_names: list[str] = []
-    for i, output in enumerate(raw.get("outputs") if isinstance(raw.get("outputs"), list) else []):
+    outputs = raw.get("outputs")
+    for i, output in enumerate(outputs if isinstance(outputs, list) else []):
         output_names.append(p.take(output, "name", str, f"{where}.outputs[{i}]"))
         p.take(output, "dtype", str, f"{where}.outputs[{i}]")
         for key in ("unit", "description"):

@@ -20,7 +20,10 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
-from training.manifest import Decision, ParityReport, check_parity, median_latency_us, ort_session
+from artifacts.schema import ParityReport
+from artifacts.session import ort_session
+from training.latency import median_latency_us
+from training.parity import Decision, check_parity
 
 ONNX_OPSET = 17
 SCORE_ATOL = 1e-4

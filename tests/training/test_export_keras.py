@@ -26,7 +26,7 @@ from training.export_keras import (  # noqa: E402
     run_onnx,
     threshold_decisions,
 )
-from training.manifest import ParityError  # noqa: E402
+from training.parity import ParityError  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(1)
