@@ -13,7 +13,7 @@ MODULES = sorted(PACKAGE.glob("*.py"))
 
 def _imports(tree: ast.AST) -> list[tuple[str, ast.AST]]:
     """(top-level module name, node) of every import in `tree`."""
-    found = []
+    found: list[tuple[str, ast.AST]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(alias.name.split(".")[0], node) for alias in node.names]
