@@ -21,6 +21,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md Makefile ./
+COPY artifacts/ artifacts/
 COPY server/ server/
 COPY training/ training/
 COPY gen/python/ gen/python/
@@ -38,6 +39,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # Only what the base install needs: no training/, no TensorFlow.
 COPY pyproject.toml constraints.txt README.md ./
+COPY artifacts/ artifacts/
 COPY server/ server/
 COPY gen/python/ gen/python/
 RUN python -m pip install --no-cache-dir -c constraints.txt . \

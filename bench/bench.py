@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from artifacts.session import session_options
+from artifacts.versions import newest_version
 from bench.ghz import Load, Summary, find_max_rate, run_ghz
 from bench.payloads import (
     MODEL_OF_RPC,
@@ -37,7 +39,6 @@ from bench.payloads import (
 )
 from bench.processes import echo_command, serve, server_command
 from bench.tables import check_model_dir, markdown_table
-from server.runtime import session_options
 
 REQUESTS_PER_FILE = 32
 ORT_RUNS = 2000
@@ -64,10 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def newest_version(model_dir: Path, model: str) -> Path:
-    """The version directory the server would serve first (newest name, hidden ones skipped)."""
-    versions = sorted(p for p in (model_dir / model).iterdir() if p.is_dir() and not p.name.startswith("."))
-    return versions[-1]
+def served_version(model_dir: Path, model: str) -> Path:
+    """The version directory the server would serve first (artifacts.versions.newest_version)."""
+    version = newest_version(model_dir / model)
+    if version is None:
+        raise SystemExit(f"{model_dir / model} holds no model version")
+    return version
 
 
 def model_input(version: Path, rpc: str, items: list[Any]) -> np.ndarray:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             data[rpc, batch] = path
             if batch == 1:
                 sizes[rpc] = size
-        version = newest_version(args.model_dir, MODEL_OF_RPC[rpc])
+        version = served_version(args.model_dir, MODEL_OF_RPC[rpc])
         model_ms[rpc] = ort_median_ms(version, model_input(version, rpc, pools.pool(rpc)[:1]))
         print(f"onnxruntime {MODEL_OF_RPC[rpc]}: {model_ms[rpc]:.3f} ms", flush=True)
 

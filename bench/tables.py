@@ -14,7 +14,7 @@ def check_model_dir(model_dir: Path) -> None:
     if missing:
         raise SystemExit(
             f"model directory {model_dir} lacks {', '.join(missing)}: run `make train-export`, or build the tiny "
-            "test set with `.venv/bin/python -m tests.server.model_factory DIR` and pass MODEL_DIR=DIR"
+            "test set with `.venv/bin/python -m bench.tiny_models DIR` and pass MODEL_DIR=DIR"
         )
 
 

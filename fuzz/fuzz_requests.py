@@ -29,8 +29,8 @@ with atheris.instrument_imports(include=["server", "dwcp"]):
     from server.validation import ValidationError
     from server.wire import Undecodable, parser
 
-from tests.server.helpers import build_request, random_inputs  # noqa: E402 - after the path set-up
-from tests.server.model_factory import write_model_set  # noqa: E402
+from bench.tiny_models import write_model_set  # noqa: E402 - after the path set-up
+from bench.tiny_requests import build_request, random_inputs  # noqa: E402
 
 MAX_BATCH_ITEMS = 1024
 RPCS = ("PredictBandwidth", "SelectCompression", "DetectAnomaly", "DetectHighLatency", "GetModelInfo")

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import Message
 
+from artifacts.schema import Manifest
 from server import validation
-from server.manifest import Manifest
 from server.rpc_spec import SCALAR_SEQUENCE, RpcSpec
 
 

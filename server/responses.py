@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from artifacts.schema import Manifest
 from dwcp.inference.v1 import inference_pb2 as pb
-from server.manifest import Manifest
 from server.rpc_spec import Outputs
 
 if TYPE_CHECKING:  # the runtime imports the spec table, which imports these builders

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import Message
 
-from server.manifest import ArtifactError, Manifest
+from artifacts.schema import ArtifactError, Manifest
 
 FLAT = "flat"  # items are messages whose fields are the features: [N, F]
 MESSAGE_SEQUENCE = "message_sequence"  # items hold a repeated message of features: [N, T, F]

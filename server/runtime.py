@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -11,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from artifacts.read import read_manifest, read_model_bytes
+from artifacts.schema import ArtifactError, Manifest
+from artifacts.session import ort_session
 from server.codec import input_layout
-from server.manifest import ArtifactError, Manifest, read_manifest
 from server.metrics import Metrics
 from server.rpc_spec import Outputs, RpcSpec
 from server.rpcs import SPECS
@@ -24,17 +25,6 @@ EXAMPLE_ATOL = 1e-4
 EXAMPLE_RTOL = 1e-5  # float32 carries ~7 digits: large outputs (e.g. 4e5 Mbps) need a relative term
 WARMUP_BATCH_SIZES = (1, 16, 256)
 WARMUP_RUNS = 3
-
-
-def session_options(intra_op_threads: int) -> ort.SessionOptions:
-    """Options measured for low latency on small graphs (docs/performance.md): no thread hand-offs."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return options
 
 
 def _flatten(array: np.ndarray, items: int) -> np.ndarray:
@@ -103,17 +93,10 @@ def load_version(version_dir: Path, intra_op_threads: int, max_batch_items: int)
         raise ArtifactError(f"{version_dir}: unknown rpc {manifest.rpc!r}; expected one of {', '.join(SPECS)}")
     spec.check_manifest(manifest)
     onnx_path = version_dir / manifest.onnx_file
+    model_bytes = read_model_bytes(version_dir, manifest)
+    sha256 = manifest.onnx_sha256
     try:
-        model_bytes = onnx_path.read_bytes()
-    except OSError as exc:
-        raise ArtifactError(f"{onnx_path}: cannot read ({exc})") from exc
-    sha256 = hashlib.sha256(model_bytes).hexdigest()
-    if sha256 != manifest.onnx_sha256:
-        raise ArtifactError(f"{onnx_path}: sha256 {sha256} differs from the manifest's {manifest.onnx_sha256}")
-    try:
-        session = ort.InferenceSession(
-            model_bytes, session_options(intra_op_threads), providers=["CPUExecutionProvider"]
-        )
+        session = ort_session(model_bytes, intra_op_threads)
     except Exception as exc:  # onnxruntime raises several unrelated types for a bad graph
         raise ArtifactError(f"{onnx_path}: onnxruntime cannot load it ({exc})") from exc
     inputs = [i.name for i in session.get_inputs()]

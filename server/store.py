@@ -7,15 +7,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from artifacts.versions import visible_dirs
 from server.metrics import Metrics
 from server.runtime import LoadedModel, load_version
 
 log = logging.getLogger(__name__)
-
-
-def _visible_dirs(path: Path) -> list[Path]:
-    """Sub-directories, sorted by name; names starting with '.' are writers' temporary directories."""
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _fingerprint(version_dir: Path) -> tuple[tuple[str, int, int], ...]:
@@ -67,7 +63,7 @@ class ModelStore:
             self._warned_missing = False
             swapped = 0
             try:
-                model_dirs = _visible_dirs(self.model_dir)
+                model_dirs = visible_dirs(self.model_dir)
             except OSError as exc:
                 log.warning("cannot list %s: %s", self.model_dir, exc)
                 return 0
@@ -80,7 +76,7 @@ class ModelStore:
     def _reload_model(self, model_dir: Path) -> int:
         current = next((m for m in self._by_rpc.values() if m.name == model_dir.name), None)
         try:
-            version_dirs = _visible_dirs(model_dir)
+            version_dirs = visible_dirs(model_dir)
         except OSError as exc:  # removed or unreadable while scanning: try again at the next poll
             log.warning("cannot list %s: %s", model_dir, exc)
             return 0

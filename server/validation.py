@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from server.manifest import Feature
+from artifacts.schema import Feature
 
 MAX_ID_BYTES = 256
 

@@ -20,7 +20,10 @@ import onnx
 from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 
-from training.manifest import Decision, ParityReport, check_parity, median_latency_us, ort_session
+from artifacts.schema import ParityReport
+from artifacts.session import ort_session
+from training.latency import median_latency_us
+from training.parity import Decision, check_parity
 
 INPUT_NAME = "node_metrics"
 SCORE_NAME = "anomaly_score"

@@ -20,8 +20,11 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
+from artifacts.schema import ParityReport
+from artifacts.session import ort_session
 from training.forecast import ABSOLUTE_FLOOR_MBPS, RELATIVE_FLOOR, Z_LIMIT, Calibration
-from training.manifest import Decision, ParityReport, check_parity, median_latency_us, ort_session
+from training.latency import median_latency_us
+from training.parity import Decision, check_parity
 
 ONNX_OPSET = 17
 SCORE_ATOL = 1e-4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -67,7 +67,7 @@ def _entry(model: TrainedModel) -> dict[str, Any]:
     return {
         "description": model.description,
         "evaluation": evaluation_json(model.evaluation),
-        "parity": model.parity.to_manifest(),
+        "parity": asdict(model.parity),
         "latency_us": model.latency_us,
         "split_counts": model.split_counts,
         "train_seconds": model.train_seconds,
@@ -79,7 +79,7 @@ def _entry(model: TrainedModel) -> dict[str, Any]:
 
 def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
     """Train every chosen model, publish those that may be published, and return the outcomes."""
-    from training.manifest import training_data_summary
+    from training.fingerprint import training_data_summary
     from training.publish import prune_versions, publish
 
     created = datetime.now(UTC).replace(microsecond=0)

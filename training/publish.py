@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import onnx
 
-from training.manifest import (
-    FeatureSpec,
-    ModelCard,
-    OutputSpec,
-    write_model_version,
-)
+from artifacts.schema import Feature, InputSpec, ModelCard, OutputSpec
+from artifacts.versions import version_for, visible_dirs
+from artifacts.write import build_manifest, write_version
 from training.tasks.common import TrainedModel
 
 
@@ -31,10 +30,10 @@ def model_card(model: TrainedModel, training_data: dict[str, object]) -> ModelCa
         name=model.name,
         rpc=model.rpc,
         description=model.description,
-        input_name=model.input_name,
-        input_shape=model.input_shape,
-        features=[FeatureSpec(**f) for f in model.features],  # type: ignore[arg-type]
-        outputs=[OutputSpec(**o) for o in model.outputs],
+        input=InputSpec(
+            model.input_name, tuple(model.input_shape), tuple(Feature.from_json(f) for f in model.features)
+        ),
+        outputs=tuple(OutputSpec(**o) for o in model.outputs),
         training_data=training_data,
         parity=model.parity,
         thresholds=model.thresholds,
@@ -51,13 +50,29 @@ def prune_versions(model_dir: Path, keep: int) -> list[Path]:
     The newest is the one the server serves; the ones kept behind it are for rollback (move the
     newest aside and the server falls back on its next scan).
     """
-    import shutil
-
-    versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    versions = visible_dirs(model_dir)
     doomed = versions[: max(len(versions) - keep, 0)]
     for path in doomed:
         shutil.rmtree(path)
     return doomed
+
+
+def write_model_version(
+    model_dir: Path,
+    model: onnx.ModelProto,
+    card: ModelCard,
+    example_input: np.ndarray,
+    created: datetime | None = None,
+) -> Path:
+    """Write `<model_dir>/<version>/` for `model`, the version named after `created` (default: now).
+
+    The manifest is the card plus what artifacts.write.build_manifest measures; the write is atomic and
+    refuses an existing version or an incomplete manifest.
+    """
+    created = created or datetime.now(UTC)
+    model_bytes = model.SerializeToString()
+    manifest = build_manifest(card, model_bytes, example_input, version_for(created), created)
+    return write_version(model_dir, model_bytes, manifest)
 
 
 def publish(model: TrainedModel, training_data: dict[str, object], output_dir: Path, created: datetime) -> Path:

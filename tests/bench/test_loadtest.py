@@ -15,7 +15,7 @@ import pytest
 
 from bench import loadtest
 from bench.ghz import GHZ
-from tests.server.model_factory import write_model_set
+from bench.tiny_models import write_model_set
 
 pytestmark = pytest.mark.skipif(
     not GHZ.exists() and not os.environ.get("CI"), reason="ghz not installed: run `make .tools/bin/ghz`"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.tiny_models import write_model_set
 from server import healthcheck
 from server.app import SERVICE_NAME
 from tests.server.helpers import running_server
-from tests.server.model_factory import write_model_set
 
 
 def _closed_port() -> int:

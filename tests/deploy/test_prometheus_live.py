@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from bench.tiny_models import write_model_set
 from tests.server.helpers import ROOT, RunningServer, build_request, call, random_inputs, running_server
-from tests.server.model_factory import write_model_set
 
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 P99_RECORD = "method:dwcp_inference_rpc_duration_seconds:p99_1m"

@@ -15,11 +15,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.tiny_models import committed_or_tiny_models
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.ready import NotReadyError, wait_ready_file
 from tests.deploy.dockerfile import ROOT, Stage, copy_sources, env_values, stage
 from tests.server.helpers import build_request, random_inputs
-from tests.server.model_factory import committed_or_tiny_models
 
 # RUN lines that set up the operating system, not Python; everything else must be replayed.
 SYSTEM_ONLY_RUN = ("useradd ",)

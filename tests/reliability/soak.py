@@ -21,9 +21,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from bench.tiny_models import committed_or_tiny_models
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from tests.server.helpers import ROOT, build_request, random_inputs, start_subprocess
-from tests.server.model_factory import committed_or_tiny_models
 
 RPCS = ("PredictBandwidth", "SelectCompression", "DetectAnomaly", "DetectHighLatency")
 BATCH_ITEMS = {"PredictBandwidth": 32, "SelectCompression": 64, "DetectAnomaly": 64, "DetectHighLatency": 32}

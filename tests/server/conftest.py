@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.tiny_models import write_model_set
 from tests.server.helpers import RunningServer, running_server
-from tests.server.model_factory import write_model_set
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""Shared test helpers: a running in-process server, valid random requests, and direct onnxruntime answers."""
+"""Shared test helpers: a running in-process server, valid random requests, and direct onnxruntime answers.
+
+The requests come from bench.tiny_requests (shared with the fuzz harness); they are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +19,14 @@ import numpy as np
 import onnxruntime as ort
 from prometheus_client import CollectorRegistry
 
-from dwcp.inference.v1 import inference_pb2 as pb
+from bench.tiny_requests import build_request as build_request  # re-exported for the tests
+from bench.tiny_requests import random_inputs as random_inputs
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.app import InferenceApp
 from server.ready import NotReadyError, wait_ready_file
-from server.rpc_spec import FLAT, MESSAGE_SEQUENCE
-from server.rpcs import SPECS
 from server.settings import Settings
-from tests.server.model_graphs import COMPRESSION_FEATURES, NODE_FEATURES, SAMPLE_FEATURES
 
 ROOT = Path(__file__).resolve().parents[2]
-ENUMS = {"link_type", "network_tier"}
-SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
 
 
 @dataclass
@@ -53,58 +52,6 @@ def running_server(model_dir: Path, **overrides: Any) -> Iterator[RunningServer]
     finally:
         channel.close()
         app.stop(grace_s=1.0)
-
-
-def _rows(rng: np.random.Generator, features: list[tuple[Any, ...]], shape: tuple[int, ...]) -> np.ndarray:
-    """Valid values: enums from their categories, other features inside a realistic part of their range."""
-    columns = []
-    for _name, _unit, low, high, categories in features:
-        if categories:
-            columns.append(rng.choice(sorted(categories.values()), size=shape).astype(np.float64))
-        else:
-            columns.append(rng.uniform(low, low + (high - low) * 0.01, size=shape))
-    return np.stack(columns, axis=-1).astype(np.float32).astype(np.float64)
-
-
-def _values(features: list[tuple[Any, ...]], row: np.ndarray) -> dict[str, Any]:
-    return {f[0]: (int(v) if f[0] in ENUMS else float(v)) for f, v in zip(features, row, strict=True)}
-
-
-# The features (name, unit, low, high, categories) and item shape of each RPC's tiny model; None: plain numbers.
-_INPUTS: dict[str, tuple[list[tuple[Any, ...]] | None, tuple[int, ...]]] = {
-    "PredictBandwidth": (SAMPLE_FEATURES, (10,)),
-    "SelectCompression": (COMPRESSION_FEATURES, ()),
-    "DetectAnomaly": (NODE_FEATURES, ()),
-    "DetectHighLatency": (None, (20,)),
-}
-
-
-def random_inputs(rpc: str, items: int, seed: int = 0) -> np.ndarray:
-    """A valid float32-exact input batch for `rpc`."""
-    rng = np.random.default_rng(seed)
-    features, shape = _INPUTS[rpc]
-    if features is None:
-        return rng.uniform(1, 2000, size=(items, *shape)).astype(np.float32).astype(np.float64)
-    return _rows(rng, features, (items, *shape))
-
-
-def build_request(rpc: str, inputs: np.ndarray) -> Any:
-    """The request message carrying `inputs`, with ids `id-<index>`, laid out as the RPC's spec says."""
-    spec = SPECS[rpc]
-    features = _INPUTS[rpc][0] or []
-    request_type = getattr(pb, SERVICE.methods_by_name[rpc].input_type.name)
-    item_type = getattr(pb, request_type.DESCRIPTOR.fields_by_name[spec.batch_field].message_type.name)
-    items = []
-    for i, values in enumerate(inputs):
-        fields: dict[str, Any] = {spec.id_field: f"id-{i}"}
-        if spec.layout == FLAT:
-            fields |= _values(features, values)
-        elif spec.layout == MESSAGE_SEQUENCE:
-            fields[str(spec.sequence_field)] = [spec.feature_type(**_values(features, row)) for row in values]
-        else:
-            fields[str(spec.sequence_field)] = list(values)
-        items.append(item_type(**fields))
-    return request_type(**{spec.batch_field: items})
 
 
 def onnx_outputs(version_dir: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:

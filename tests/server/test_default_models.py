@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from artifacts.versions import newest_version, visible_dirs
 from tests.server.helpers import ROOT, build_request, call, running_server
 
 MODELS = ROOT / "models"
@@ -15,9 +16,10 @@ pytestmark = pytest.mark.skipif(not MODELS.is_dir(), reason="no committed model 
 
 def _newest_manifests() -> dict[str, dict]:
     newest = {}
-    for model_dir in sorted(p for p in MODELS.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-        newest[model_dir.name] = json.loads((versions[-1] / "manifest.json").read_text())
+    for model_dir in visible_dirs(MODELS):
+        version = newest_version(model_dir)
+        assert version is not None, f"{model_dir} holds no version"
+        newest[model_dir.name] = json.loads((version / "manifest.json").read_text())
     return newest
 
 

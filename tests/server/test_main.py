@@ -15,11 +15,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from bench.tiny_models import DEFAULT_VERSION, write_version
 from dwcp.inference.v1 import inference_pb2 as pb
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.settings import Settings
 from tests.server.helpers import ROOT, build_request, random_inputs, start_subprocess, subprocess_env
-from tests.server.model_factory import DEFAULT_VERSION, write_version
 
 IN_FLIGHT = 'dwcp_inference_rpcs_in_flight{method="PredictBandwidth"}'
 OK_ANOMALY = 'dwcp_inference_rpc_duration_seconds_count{code="OK",method="DetectAnomaly"}'

@@ -10,12 +10,12 @@ from typing import Any
 import grpc
 import pytest
 
+from bench.tiny_models import DEFAULT_VERSION
+from bench.tiny_models import SPECS as MODELS
 from dwcp.inference.v1 import inference_pb2 as pb
 from server.rpc_spec import RpcSpec
 from server.rpcs import SPECS
 from tests.server.helpers import RunningServer, build_request, call, onnx_outputs, random_inputs, running_server
-from tests.server.model_factory import DEFAULT_VERSION
-from tests.server.model_factory import SPECS as MODELS
 from tests.server.violations import field_violations
 
 MODEL_OF = {spec["rpc"]: name for name, spec in MODELS.items()}

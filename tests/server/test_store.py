@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from bench.tiny_models import DEFAULT_VERSION, write_model_set, write_version
 from dwcp.inference.v1 import inference_pb2 as pb
 from tests.server.helpers import build_request, call, onnx_outputs, random_inputs, running_server
-from tests.server.model_factory import DEFAULT_VERSION, write_model_set, write_version
 
 NEW = "20260201T000000Z"
 

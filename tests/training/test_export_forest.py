@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
+from artifacts.session import ort_session
 from training.export_forest import (
     FLAG_NAME,
     INPUT_NAME,
@@ -18,7 +19,7 @@ from training.export_forest import (
     native_anomaly_score,
     raw_thresholds_f32,
 )
-from training.manifest import ParityError, ort_session
+from training.parity import ParityError
 
 N_FEATURES = 6
 HEAVY_TAILED = ForestPreprocessing(log1p_features=(2, 3, 5))

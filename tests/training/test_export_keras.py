@@ -27,7 +27,7 @@ from training.export_keras import (  # noqa: E402
     threshold_decisions,
 )
 from training.forecast import Calibration  # noqa: E402
-from training.manifest import ParityError  # noqa: E402
+from training.parity import ParityError  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -10,8 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from artifacts.read import read_manifest, read_model_bytes
 from training.cli import main as training_main
-from training.manifest import load_manifest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -64,25 +64,25 @@ def test_all_four_models_are_published_with_complete_manifests(trained: tuple) -
     for name, (input_name, shape, outputs) in EXPECTED_IO.items():
         versions = [p for p in (models / name).iterdir() if not p.name.startswith(".")]
         assert len(versions) == 1, name
-        manifest = load_manifest(versions[0])  # checks required fields and the sha256
-        assert manifest.input_name == input_name
-        assert manifest.raw["inputs"][0]["shape"] == shape
+        manifest = read_manifest(versions[0], complete=True)  # checks every field a writer must write
+        read_model_bytes(versions[0], manifest)  # and the sha256
+        assert manifest.input.name == input_name
+        assert list(manifest.input.shape) == shape
         assert manifest.output_names == outputs
-        assert manifest.raw["parity"]["decisions_identical"] in (True, False)
+        assert manifest.parity is not None and manifest.parity.decisions_identical in (True, False)
         # Scores agree within 1e-4; Mbps outputs (up to 1e5) within 1e-4 + 1e-5 relative, checked at export.
-        assert manifest.raw["parity"]["max_abs_diff"] <= (1.0 if name == "bandwidth_predictor" else 1e-4)
-        assert manifest.raw["targets"], f"{name}: targets travel with the model"
-        assert manifest.raw["baselines"], f"{name}: baselines travel with the model"
+        assert manifest.parity.max_abs_diff <= (1.0 if name == "bandwidth_predictor" else 1e-4)
+        assert manifest.targets, f"{name}: targets travel with the model"
+        assert manifest.baselines, f"{name}: baselines travel with the model"
         assert (versions[0] / "model.onnx").stat().st_size < 10 * 1024 * 1024
         session = ort.InferenceSession(str(versions[0] / "model.onnx"), providers=["CPUExecutionProvider"])
         assert session.get_inputs()[0].name == input_name
         assert sorted(o.name for o in session.get_outputs()) == sorted(outputs)  # looked up by name
-        example = np.asarray(manifest.raw["example"]["input"], dtype=np.float32)
-        got = session.run(outputs, {input_name: example})
+        got = session.run(outputs, {input_name: manifest.example_input})
         for out_name, value in zip(outputs, got, strict=True):
             np.testing.assert_allclose(
                 np.asarray(value, dtype=np.float64).ravel(),
-                np.asarray(manifest.raw["example"]["outputs"][out_name], np.float64).ravel(),
+                manifest.example_outputs[out_name].astype(np.float64).ravel(),
                 atol=1e-4,
             )
 
@@ -90,8 +90,8 @@ def test_all_four_models_are_published_with_complete_manifests(trained: tuple) -
 def test_thresholds_travel_inside_the_graph(trained: tuple) -> None:
     models = trained[0]
     version = next(p for p in (models / "reliability_detector").iterdir() if not p.name.startswith("."))
-    manifest = load_manifest(version)
-    session = ort.InferenceSession(str(manifest.model_path), providers=["CPUExecutionProvider"])
+    manifest = read_manifest(version)
+    session = ort.InferenceSession(str(version / manifest.onnx_file), providers=["CPUExecutionProvider"])
     rows = np.asarray([[99.99, 0.0, 0.0, 0.0, 0.1, 5.0], [20.0, 0.6, 0.3, 5000.0, 80.0, 900.0]], np.float32)
     score, flag = session.run(None, {"node_metrics": rows})
     assert ((score >= manifest.thresholds["anomaly_score"]) == flag).all()
@@ -153,7 +153,7 @@ def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     code = _train(metrics, incidents, tmp_path / "m", tmp_path / "r", *flags)
     assert code == 0
     version = next(p for p in (tmp_path / "m" / "compression_selector").iterdir() if not p.name.startswith("."))
-    exported_mean = load_manifest(version).raw["constants"]["preprocessing"]["mean"]
+    exported_mean = read_manifest(version).audit_constants["preprocessing"]["mean"]
     data = load_validated_telemetry(metrics, incidents)
     x, usable = _dataset(data)
     train = usable & (temporal_split(data.metrics, ("node_id", "peer_id")) == TRAIN)

@@ -32,17 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def newest_version(model_dir: Path) -> Path | None:
-    """The newest version directory of a model (names sort by time), or None."""
-    if not model_dir.is_dir():
-        return None
-    versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return versions[-1] if versions else None
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluate each model's newest version on the test data; print and write the comparison."""
-    from training.manifest import load_manifest
+    from artifacts.read import read_manifest, read_model_bytes
+    from artifacts.versions import newest_version
     from training.report import evaluation_json, summary_rows
     from training.validate import TelemetryValidationError, load_validated_telemetry
 
@@ -59,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: no version under {args.checkpoints_dir / name}", file=sys.stderr)
             continue
         try:
-            manifest = load_manifest(version)
+            manifest = read_manifest(version, complete=True)
+            model_bytes = read_model_bytes(version, manifest)
         except ValueError as exc:
             missing.append(name)
             print(f"{name}: {exc}", file=sys.stderr)
             continue
-        evaluation = TASKS[name].evaluate(manifest.model_path.read_bytes(), manifest.raw, data)
+        evaluation = TASKS[name].evaluate(model_bytes, manifest.to_json(), data)
         entries.append({"version": version.name, "evaluation": evaluation_json(evaluation)})
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / "evaluation_report.json"

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from artifacts.schema import ParityReport
 from training.metrics import Evaluation
 
-if TYPE_CHECKING:  # training.manifest loads onnxruntime; the tasks import it only when exporting
-    from training.manifest import ParityReport
+if TYPE_CHECKING:
     from training.validate import TelemetryData
 
 
@@ -114,10 +114,10 @@ def incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame, interval_s: 
 def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch_rows: int = 8192) -> dict[str, np.ndarray]:
     """Run an exported graph through onnxruntime (what production runs), in batches; outputs by name.
 
-    The session is the server's (training.manifest.ort_session) with 2 intra-op threads: this scores
+    The session is the server's (artifacts.session.ort_session) with 2 intra-op threads: this scores
     whole test sets, not one request.
     """
-    from training.manifest import ort_session
+    from artifacts.session import ort_session  # onnxruntime is loaded only when exporting
 
     session = ort_session(onnx_bytes, intra_op_threads=2)
     name = session.get_inputs()[0].name

@@ -141,7 +141,7 @@ func startServer(extra ...string) (*liveServer, error) {
 	if !hasAllModels(s.models) {
 		// No complete default model set (not trained yet): build the tiny test models.
 		s.models = filepath.Join(tmp, "models")
-		out, err := runIn(root, python, "-m", "tests.server.model_factory", s.models)
+		out, err := runIn(root, python, "-m", "bench.tiny_models", s.models)
 		if err != nil {
 			_ = os.RemoveAll(tmp)
 			return nil, fmt.Errorf("building test models: %w\n%s", err, out)

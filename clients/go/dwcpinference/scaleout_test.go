@@ -54,7 +54,7 @@ func startReplicas(t *testing.T, n int) []*replica {
 	models := filepath.Join(root, "models")
 	if !hasAllModels(models) {
 		models = filepath.Join(t.TempDir(), "models")
-		if out, err := runIn(root, python, "-m", "tests.server.model_factory", models); err != nil {
+		if out, err := runIn(root, python, "-m", "bench.tiny_models", models); err != nil {
 			t.Fatalf("building test models: %v\n%s", err, out)
 		}
 	}

@@ -1,26 +1,26 @@
-"""Tiny valid model sets for all four models, built with onnx.helper per docs/artifacts.md.
+"""Tiny valid model sets of all four models, written through the artifact contract (artifacts.write).
 
-Run `python -m tests.server.model_factory OUT_DIR [--version V]` to write a model directory.
+For tests, the load test, the benchmark and the fuzz harness; the graphs are untrained (bench.tiny_graphs).
+Run `python -m bench.tiny_models OUT_DIR [--version V]` to write a model directory (needs `onnx`).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
-import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from tests.server.model_graphs import (
+from artifacts.schema import Feature, InputSpec, ModelCard, OutputSpec, ParityReport
+from artifacts.write import build_manifest
+from artifacts.write import write_version as write_manifest_version
+from bench.tiny_graphs import (
     COMPRESSION_FEATURES,
     LATENCY_FEATURES,
     NODE_FEATURES,
-    OPSET,
     SAMPLE_FEATURES,
     THRESHOLD_ANOMALY,
     THRESHOLD_LATENCY,
@@ -34,14 +34,14 @@ EXAMPLES = {
     "reliability_detector": [[99.9, 0.001, 0.0, 2.0, 0.1, 40.0]],
     "consensus_latency": [[120.0 + 3 * i for i in range(20)]],
 }
+NO_PARITY = ParityReport(rows=0, max_abs_diff=0.0, decisions_identical=True)  # no native model to compare with
 
 
-def _features(features: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    return [
-        {"name": n, "column": n, "unit": u, "min": lo, "max": hi, "description": f"test feature {n}"}
-        | ({"categories": c} if c else {})
+def _features(features: list[tuple[Any, ...]]) -> tuple[Feature, ...]:
+    return tuple(
+        Feature(n, u, float(lo), float(hi), f"test feature {n}", categories=dict(c), column=n)
         for n, u, lo, hi, c in features
-    ]
+    )
 
 
 SPECS: dict[str, dict[str, Any]] = {
@@ -81,42 +81,33 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 
 
+def tiny_card(name: str, seed: int = 0) -> ModelCard:
+    """The model card of tiny model `name`: its signature from SPECS, made-up provenance."""
+    spec = SPECS[name]
+    input_name, shape, features = spec["input"]
+    return ModelCard(
+        name=name,
+        rpc=spec["rpc"],
+        description=f"Tiny test model for {spec['rpc']} (seed {seed}); not trained.",
+        input=InputSpec(input_name, tuple(shape), _features(features)),
+        outputs=tuple(OutputSpec(n, d, u, f"test output {n}") for n, d, u in spec["outputs"]),
+        training_data={"fingerprint": hashlib.sha256(f"{name}-{seed}".encode()).hexdigest(), "rows": 0},
+        parity=NO_PARITY,
+        thresholds=dict(spec["thresholds"]),
+        constants=dict(spec["constants"]),
+        metrics={"test_score": 0.5 + seed / 100},
+    )
+
+
 def write_version(
     model_dir: Path, name: str, version: str = DEFAULT_VERSION, seed: int = 0, slow: bool = False
 ) -> Path:
-    """Write `<model_dir>/<name>/<version>/` atomically (temp dir + rename) and return its path."""
-    spec = SPECS[name]
+    """Write `<model_dir>/<name>/<version>/` atomically and return its path."""
     model_bytes = build_model(name, seed, slow).SerializeToString()
+    created = datetime.strptime(version, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     example = np.asarray(EXAMPLES[name], dtype=np.float32)
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    outputs = dict(zip([o[0] for o in spec["outputs"]], session.run(None, {spec["input"][0]: example}), strict=True))
-    input_name, shape, features = spec["input"]
-    manifest = {
-        "manifest_version": 1,
-        "name": name,
-        "version": version,
-        "rpc": spec["rpc"],
-        "created_utc": f"{version[:4]}-{version[4:6]}-{version[6:8]}T00:00:00Z",
-        "description": f"Tiny test model for {spec['rpc']} (seed {seed}); not trained.",
-        "onnx": {"file": "model.onnx", "sha256": hashlib.sha256(model_bytes).hexdigest(), "opset": OPSET},
-        "inputs": [{"name": input_name, "dtype": "float32", "shape": shape, "features": _features(features)}],
-        "outputs": [
-            {"name": n, "dtype": d, "unit": u, "description": f"test output {n}"} for n, d, u in spec["outputs"]
-        ],
-        "thresholds": spec["thresholds"],
-        "constants": spec["constants"],
-        "metrics": {"test_score": 0.5 + seed / 100},
-        "training_data": {"fingerprint": hashlib.sha256(f"{name}-{seed}".encode()).hexdigest(), "rows": 0},
-        "example": {"input": example.tolist(), "outputs": {k: v.tolist() for k, v in outputs.items()}},
-    }
-    final = model_dir / name / version
-    staging = model_dir / name / f".{version}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    (staging / "model.onnx").write_bytes(model_bytes)
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    os.rename(staging, final)
-    return final
+    manifest = build_manifest(tiny_card(name, seed), model_bytes, example, version, created)
+    return write_manifest_version(model_dir / name, model_bytes, manifest)
 
 
 def write_model_set(model_dir: Path, version: str = DEFAULT_VERSION, seed: int = 0) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""Tests for writing model version directories: fields, sha256, example, atomic rename, validation."""
+"""Tests for publishing a trained model as a version directory: provenance, parity, atomic write, fingerprint."""
 
 from __future__ import annotations
 
@@ -11,19 +11,14 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from training import manifest as mf
+from artifacts import write as artifact_write
+from artifacts.checks import manifest_problems
+from artifacts.read import read_manifest, read_model_bytes
+from artifacts.schema import ArtifactError, Feature, InputSpec, ModelCard, OutputSpec
+from artifacts.session import ort_session
 from training.export_forest import check_forest_parity, forest_to_onnx
-from training.manifest import (
-    FeatureSpec,
-    ModelCard,
-    OutputSpec,
-    data_fingerprint,
-    load_manifest,
-    manifest_problems,
-    ort_session,
-    training_data_summary,
-    write_model_version,
-)
+from training.fingerprint import data_fingerprint, training_data_summary
+from training.publish import write_model_version
 
 CREATED = datetime(2026, 11, 26, 13, 0, 0, tzinfo=UTC)
 FEATURES = ["uptime_pct", "failure_ratio", "packet_loss_ratio", "retransmits_count", "error_budget_burn_rate", "rtt_ms"]
@@ -42,13 +37,15 @@ def forest_artifact() -> tuple[object, ModelCard, np.ndarray]:
         name="reliability_detector",
         rpc="DetectAnomaly",
         description="IsolationForest(10 trees) test model",
-        input_name="node_metrics",
-        input_shape=[None, 6],
-        features=[FeatureSpec(n, n, "unit", 0.0, 1e6, f"test feature {n}") for n in FEATURES],
-        outputs=[
+        input=InputSpec(
+            "node_metrics",
+            (None, 6),
+            tuple(Feature(n, "unit", 0.0, 1e6, f"test feature {n}", column=n) for n in FEATURES),
+        ),
+        outputs=(
             OutputSpec("anomaly_score", "float32", "score 0-1", "2^(-mean path length / c)"),
             OutputSpec("is_anomaly", "bool", "flag", "anomaly_score >= threshold"),
-        ],
+        ),
         training_data=training_data_summary(frame),
         parity=check_forest_parity(model, forest, x, 0.6),
         thresholds={"anomaly_score": 0.6},
@@ -63,10 +60,11 @@ def test_writes_a_complete_valid_version(tmp_path: Path, forest_artifact: tuple)
     assert path.name == "20261126T130000Z"
     assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "model.onnx"]
     assert [p.name for p in path.parent.iterdir()] == ["20261126T130000Z"]  # no temporary left behind
-    loaded = load_manifest(path)
+    loaded = read_manifest(path, complete=True)
     assert loaded.version == "20261126T130000Z" and loaded.rpc == "DetectAnomaly"
     assert loaded.feature_names == FEATURES and loaded.output_names == ["anomaly_score", "is_anomaly"]
-    raw = loaded.raw
+    raw = json.loads((path / "manifest.json").read_text())
+    assert loaded.to_json() == raw  # the typed manifest holds the whole document
     assert raw["created_utc"] == "2026-11-26T13:00:00Z"
     assert raw["onnx"]["opset"] == 17 and raw["onnx"]["size_bytes"] == (path / "model.onnx").stat().st_size
     assert raw["library_versions"]["onnxruntime"] and raw["library_versions"]["scikit-learn"]
@@ -92,7 +90,7 @@ def test_interrupted_write_leaves_only_a_hidden_temporary(
     def crash(src: object, dst: object) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(mf.os, "rename", crash)
+    monkeypatch.setattr(artifact_write.os, "rename", crash)
     with pytest.raises(OSError):
         write_model_version(tmp_path, model, card, example, created=CREATED)
     assert [p.name for p in tmp_path.iterdir()] == [".tmp-20261126T130000Z"]
@@ -108,12 +106,12 @@ def test_bad_example_shape_writes_nothing(tmp_path: Path, forest_artifact: tuple
     assert list(tmp_path.iterdir()) == []
 
 
-def test_load_manifest_rejects_tampered_model_and_missing_fields(tmp_path: Path, forest_artifact: tuple) -> None:
+def test_reading_rejects_a_tampered_model_and_missing_fields(tmp_path: Path, forest_artifact: tuple) -> None:
     model, card, example = forest_artifact
     path = write_model_version(tmp_path, model, card, example, created=CREATED)
     (path / "model.onnx").write_bytes((path / "model.onnx").read_bytes() + b"\0")
-    with pytest.raises(ValueError, match="sha256"):
-        load_manifest(path)
+    with pytest.raises(ArtifactError, match="sha256"):
+        read_model_bytes(path, read_manifest(path))
     raw = json.loads((path / "manifest.json").read_text())
     del raw["thresholds"]
     raw["version"] = "2026-11-26"

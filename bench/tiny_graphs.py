@@ -1,4 +1,4 @@
-"""Tiny ONNX graphs for the four models, built with onnx.helper (signatures per docs/artifacts.md)."""
+"""Tiny ONNX graphs of the four models, built with onnx.helper (signatures per docs/artifacts.md; needs `onnx`)."""
 
 from __future__ import annotations
 
