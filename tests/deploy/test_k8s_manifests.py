@@ -235,8 +235,10 @@ def test_mtls_overlay_serves_mutual_tls_from_secrets(mtls_objects: dict[str, dic
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
     # Only the transport changes: the rest of the server's settings are the base's.
     base = _effective_settings(_kustomize(K8S))
-    transport = {"tls_cert_file": None, "tls_key_file": None, "tls_client_ca_file": None, "insecure": base.insecure}
-    assert dataclasses.replace(settings, **transport) == base
+    plaintext = dataclasses.replace(
+        settings, tls_cert_file=None, tls_key_file=None, tls_client_ca_file=None, insecure=base.insecure
+    )
+    assert plaintext == base
 
 
 @needs_kubectl
