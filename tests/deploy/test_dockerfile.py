@@ -1,13 +1,16 @@
 """A checklist for the Dockerfile that hadolint cannot know: this project's ports, user, health check and stages.
 
 hadolint (`make lint`) checks general Dockerfile practice; these tests check the image against the server:
-- two stages from one pinned base image: `train` (the train extra) and `serving` (last, the default target);
+- two stages from one pinned base image, `serving` before `train` (the legacy builder builds every stage up to
+  its target, so `--target serving` must not reach train), and a last stage that is `serving` unchanged, so a
+  build without --target is the service;
 - the serving stage installs the base package only (no extras, no TensorFlow), with constraints.txt and
   --no-cache-dir, and never COPYs training/;
 - it bakes in models/ and points the server at it;
-- its final USER is a numeric non-root uid (Kubernetes' runAsNonRoot can only verify a number);
+- its final USER is a numeric non-root uid:gid (Kubernetes' runAsNonRoot can only verify a number), created
+  with that group and a HOME that exists;
 - EXPOSE is exactly the server's default gRPC and metrics ports (server/settings.py);
-- HEALTHCHECK runs the grpc.health.v1 probe on the default gRPC port;
+- HEALTHCHECK runs the grpc.health.v1 probe with no port or transport of its own: it reads the server's env;
 - ENTRYPOINT is `python -m server` bound to all interfaces (the container's network namespace);
 - no ADD (no URLs or archives fetched at build time) and .dockerignore keeps local state out of the context.
 """
@@ -20,12 +23,17 @@ from server.settings import Settings
 from tests.deploy.dockerfile import ROOT, copy_sources, env_values, stage, stages
 
 
-def test_two_stages_from_one_pinned_base() -> None:
+def test_two_stages_from_one_pinned_base_serving_first() -> None:
     found = stages()
-    assert [s.name for s in found] == ["train", "serving"]
-    assert len({s.base for s in found}) == 1
+    assert [s.name for s in found[:2]] == ["serving", "train"]
+    assert found[0].base == found[1].base
     # A full patch version and Debian release, never a floating tag such as latest or 3.11-slim.
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", found[0].base), found[0].base
+
+
+def test_the_default_target_is_the_serving_image() -> None:
+    last = stages()[-1]
+    assert last.base == "serving" and not last.instructions, "the last stage must be `FROM serving`, unchanged"
 
 
 def test_train_stage_installs_the_train_extra_and_runs_train_export() -> None:
@@ -55,15 +63,26 @@ def test_serving_stage_bakes_in_the_models_and_serves_them() -> None:
     assert env_values(serving)["DWCP_INFERENCE_MODEL_DIR"] == "/app/models"
 
 
-def test_runs_as_a_numeric_non_root_user() -> None:
+def test_runs_as_a_numeric_non_root_user_and_group_that_exist() -> None:
     serving = stage("serving")
     user = serving.all("USER")[-1].args
-    uid = user.split(":")[0]
-    assert uid.isdigit() and int(uid) != 0, user
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) != 0 and gid.isdigit() and int(gid) != 0, user
     # USER comes after every RUN, so nothing in the final image runs as root at build time afterwards either.
     keywords = [i.keyword for i in serving.instructions]
     assert "RUN" not in keywords[keywords.index("USER") :]
-    assert any(f"--uid {uid}" in i.args for i in serving.all("RUN")), "the uid is created with useradd"
+    (create,) = [i.args for i in serving.all("RUN") if "useradd " in i.args]
+    # The gid must be a group's (useradd --user-group would pick a free system gid, not this one).
+    assert re.search(rf"groupadd [^&]*--gid {gid}\b", create), create
+    assert re.search(rf"useradd [^&]*--uid {uid}\b", create) and re.search(rf"useradd [^&]*--gid {gid}\b", create)
+    assert "--user-group" not in create and "--no-create-home" not in create, create
+
+
+def test_home_exists_for_the_user() -> None:
+    serving = stage("serving")
+    home = env_values(serving)["HOME"]
+    (create,) = [i.args for i in serving.all("RUN") if "useradd " in i.args]
+    assert f"--home-dir {home}" in create and "--create-home" in create, create
 
 
 def test_expose_matches_the_server_defaults() -> None:
@@ -71,11 +90,11 @@ def test_expose_matches_the_server_defaults() -> None:
     assert exposed == [str(Settings.grpc_port), str(Settings.metrics_port)]
 
 
-def test_healthcheck_speaks_grpc_health_on_the_default_port() -> None:
+def test_healthcheck_reads_the_servers_settings_from_the_environment() -> None:
     check = stage("serving").one("HEALTHCHECK")
     command = check.exec_form()
-    assert command[:3] == ["python", "-m", "server.healthcheck"]
-    assert command[command.index("--port") + 1] == str(Settings.grpc_port)
+    # No port, host or TLS flag: those would disagree with a server configured by DWCP_INFERENCE_* variables.
+    assert command == ["python", "-m", "server.healthcheck"]
     assert "--start-period=" in check.args and "--timeout=" in check.args
 
 

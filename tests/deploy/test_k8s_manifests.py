@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +187,119 @@ def test_image_alone_refuses_plaintext_off_loopback() -> None:
     settings = load_settings(serving.one("ENTRYPOINT").exec_form()[3:], env_values(serving))
     with pytest.raises(SecurityConfigError, match="refusing to serve plaintext"):
         server_credentials(settings)
+
+
+# The mtls overlay (deploy/overlays/mtls): mutual TLS in the server, probed by exec probes that speak it.
+MTLS_OVERLAY = ROOT / "deploy" / "overlays" / "mtls"
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders the kustomization")
+
+
+def _kustomize(directory: Path) -> dict[str, dict[str, Any]]:
+    """The objects `kubectl kustomize` renders from a directory, by kind."""
+    result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(result.stdout) if doc is not None}
+
+
+@pytest.fixture(scope="module")
+def mtls_objects() -> dict[str, dict[str, Any]]:
+    return _kustomize(MTLS_OVERLAY)
+
+
+def _secret_mounts(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """mountPath -> Secret name for the container's Secret volumes."""
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    mounts = _container(objects)["volumeMounts"]
+    return {m["mountPath"]: secrets[m["name"]] for m in mounts if m["name"] in secrets}
+
+
+@needs_kubectl
+def test_base_kustomization_renders_every_object() -> None:
+    assert sorted(_kustomize(K8S)) == sorted(KINDS)
+
+
+@needs_kubectl
+def test_mtls_overlay_serves_mutual_tls_from_secrets(mtls_objects: dict[str, dict[str, Any]]) -> None:
+    from server.security import describe
+
+    settings = _effective_settings(mtls_objects)
+    assert describe(settings) == "mutual TLS" and not settings.insecure
+    mounts = _secret_mounts(mtls_objects)
+    for path in (settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file):
+        assert path is not None and str(path.parent) in mounts, f"{path} is not in a mounted Secret"
+    assert all(m["readOnly"] for m in _container(mtls_objects)["volumeMounts"] if m["mountPath"] in mounts)
+    # Secret files belong to root: the server's group must own them to read the keys under mode 0440.
+    pod = mtls_objects["Deployment"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    # Only the transport changes: the rest of the server's settings are the base's.
+    base = _effective_settings(_kustomize(K8S))
+    plaintext = dataclasses.replace(
+        settings, tls_cert_file=None, tls_key_file=None, tls_client_ca_file=None, insecure=base.insecure
+    )
+    assert plaintext == base
+
+
+@needs_kubectl
+def test_mtls_overlay_probes_exec_the_health_probe_with_the_base_timing(
+    objects: dict[str, dict[str, Any]], mtls_objects: dict[str, dict[str, Any]]
+) -> None:
+    container, base = _container(mtls_objects), _container(objects)
+    for probe in PROBES:
+        assert set(container[probe]) & {"grpc", "httpGet", "tcpSocket", "exec"} == {"exec"}, probe
+        command = container[probe]["exec"]["command"]
+        assert command[:3] == ["python", "-m", "server.healthcheck"], probe
+        service = command[command.index("--service") + 1] if "--service" in command else ""
+        assert service == base[probe]["grpc"].get("service", ""), probe
+        for key in ("periodSeconds", "failureThreshold"):
+            assert container[probe][key] == base[probe][key], (probe, key)
+        # The kubelet kills an exec probe at its timeout: leave the probe's own deadline (2 s) room to answer.
+        assert container[probe]["timeoutSeconds"] > 2, probe
+
+
+@needs_kubectl
+def test_mtls_overlay_probe_passes_against_a_server_configured_like_the_pod(
+    mtls_objects: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The pod's env, with each Secret mount mapped to a directory here, makes a probe that gets SERVING."""
+    from server import healthcheck
+    from tests.server.certs import TestCA
+    from tests.server.helpers import running_server
+    from tests.server.model_factory import write_model_set
+
+    container = _container(mtls_objects)
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mounts = _secret_mounts(mtls_objects)
+    local = {mount: tmp_path / secret for mount, secret in mounts.items()}
+
+    def here(value: str) -> str:
+        for mount, directory in local.items():
+            if value.startswith(mount + "/"):
+                return str(directory / value.removeprefix(mount + "/"))
+        return value
+
+    # The Secrets as cert-manager writes them: the server's certificate names the Service, not 127.0.0.1.
+    ca = TestCA()
+    server_name = env["DWCP_INFERENCE_PROBE_SERVER_NAME"]
+    for directory in local.values():
+        directory.mkdir()
+    tls, probe = local["/etc/dwcp-inference/tls"], local["/etc/dwcp-inference/probe"]
+    ca.issue(server_name, dns_names=(server_name,)).write(tls, "tls")
+    ca.write(tls, "ca")
+    ca.issue("health-probe").write(probe, "tls")
+
+    pod_env = {name: here(value) for name, value in env.items()}
+    files = {
+        "tls_cert_file": Path(pod_env["DWCP_INFERENCE_TLS_CERT_FILE"]),
+        "tls_key_file": Path(pod_env["DWCP_INFERENCE_TLS_KEY_FILE"]),
+        "tls_client_ca_file": Path(pod_env["DWCP_INFERENCE_TLS_CLIENT_CA_FILE"]),
+    }
+    write_model_set(tmp_path / "models")
+    with running_server(tmp_path / "models", **files) as server:
+        pod_env["DWCP_INFERENCE_GRPC_PORT"] = str(server.app.grpc_port)  # the pod's 50051, bound to port 0 here
+        for name in PROBES:
+            assert healthcheck.main(container[name]["exec"]["command"][3:], pod_env) == 0, name
+        # Without the probe's Secret the same check fails: the server asks for a client certificate.
+        no_client = {k: v for k, v in pod_env.items() if not k.startswith("DWCP_INFERENCE_PROBE_CERT")}
+        assert healthcheck.main([], no_client) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,10 +20,11 @@ from bench.tiny_models import committed_or_tiny_models
 from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.ready import NotReadyError, wait_ready_file
 from tests.deploy.dockerfile import ROOT, Stage, copy_sources, env_values, stage
+from tests.server.certs import TestCA
 from tests.server.helpers import build_request, random_inputs
 
 # RUN lines that set up the operating system, not Python; everything else must be replayed.
-SYSTEM_ONLY_RUN = ("useradd ",)
+SYSTEM_ONLY_RUN = ("groupadd ", "useradd ")
 INSTALL_TIMEOUT_S = 600
 
 
@@ -111,12 +113,34 @@ def _entrypoint(python: Path, flags: list[str]) -> list[str]:
     return command + flags
 
 
-def _healthcheck(python: Path, port: int) -> list[str]:
-    """The HEALTHCHECK command with the venv's python and the bound port."""
+def _healthcheck(python: Path) -> list[str]:
+    """The HEALTHCHECK command with the venv's python; it finds the server through the environment."""
     command = stage("serving").one("HEALTHCHECK").exec_form()
-    command = [str(python), *command[1:]]
-    command[command.index("--port") + 1] = str(port)
-    return command
+    assert command[0] == "python"
+    return [str(python), *command[1:]]
+
+
+def _start(python: Path, app: Path, env: dict[str, str], flags: list[str], ready: Path) -> subprocess.Popen[str]:
+    """The ENTRYPOINT started from the serving install; fails the test if it does not get ready."""
+    process = subprocess.Popen(_entrypoint(python, flags), cwd=app, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready_file(process, ready, timeout_s=60)
+    except NotReadyError as exc:
+        process.kill()
+        pytest.fail(f"{exc}: {process.communicate()[1][-3000:]}")
+    return process
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, as `docker stop` sends; the drained server exits 0."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
 
 
 @pytest.mark.slow
@@ -125,17 +149,12 @@ def test_server_from_serving_install_answers(image: tuple[Path, Path, dict[str, 
     models = committed_or_tiny_models(ROOT / "models", tmp_path)
     ready = tmp_path / "ready.json"
     flags = ["--grpc-port", "0", "--metrics-port", "0", "--model-dir", str(models), "--ready-file", str(ready)]
-    process = subprocess.Popen(_entrypoint(python, flags), cwd=app, env=env, stderr=subprocess.PIPE, text=True)
+    process = _start(python, app, env, flags, ready)
     try:
-        try:
-            ports = wait_ready_file(process, ready, timeout_s=60)
-        except NotReadyError as exc:
-            process.kill()
-            pytest.fail(f"{exc}: {process.communicate()[1][-3000:]}")
-
-        probe = subprocess.run(
-            _healthcheck(python, ports["grpc_port"]), cwd=app, env=env, capture_output=True, text=True, timeout=30
-        )
+        ports = json.loads(ready.read_text())
+        # The HEALTHCHECK sees the container's environment, where the port would be set.
+        probe_env = env | {"DWCP_INFERENCE_GRPC_PORT": str(ports["grpc_port"])}
+        probe = subprocess.run(_healthcheck(python), cwd=app, env=probe_env, capture_output=True, text=True, timeout=30)
         assert probe.returncode == 0, probe.stderr
         assert "SERVING" in probe.stdout
 
@@ -152,11 +171,41 @@ def test_server_from_serving_install_answers(image: tuple[Path, Path, dict[str, 
             metrics = response.read().decode()
         assert 'dwcp_inference_rpc_duration_seconds_count{code="OK",method="SelectCompression"} 1.0' in metrics
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+        _stop(process)
+
+
+@pytest.mark.slow
+def test_healthcheck_from_serving_install_follows_mutual_tls_and_the_port(
+    image: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """`docker run -e DWCP_INFERENCE_TLS_...`: the HEALTHCHECK, given the same environment, reports healthy."""
+    python, app, env = image
+    models = committed_or_tiny_models(ROOT / "models", tmp_path)
+    ca = TestCA()
+    cert, key = ca.issue().write(tmp_path, "server")
+    probe_cert, probe_key = ca.issue("health-probe").write(tmp_path, "probe")
+    ready = tmp_path / "ready.json"
+    container_env = env | {
+        "DWCP_INFERENCE_TLS_CERT_FILE": str(cert),
+        "DWCP_INFERENCE_TLS_KEY_FILE": str(key),
+        "DWCP_INFERENCE_TLS_CLIENT_CA_FILE": str(ca.write(tmp_path)),
+        "DWCP_INFERENCE_PROBE_CERT_FILE": str(probe_cert),
+        "DWCP_INFERENCE_PROBE_KEY_FILE": str(probe_key),
+        "DWCP_INFERENCE_METRICS_PORT": "-1",
+        "DWCP_INFERENCE_MODEL_DIR": str(models),
+        "DWCP_INFERENCE_READY_FILE": str(ready),
+    }
+    process = _start(python, app, container_env | {"DWCP_INFERENCE_GRPC_PORT": "0"}, [], ready)
+    try:
+        # A fixed port in the container; here the one the server picked stands for it.
+        probe_env = container_env | {"DWCP_INFERENCE_GRPC_PORT": str(json.loads(ready.read_text())["grpc_port"])}
+        probe = subprocess.run(_healthcheck(python), cwd=app, env=probe_env, capture_output=True, text=True, timeout=30)
+        assert probe.returncode == 0, probe.stderr
+        assert "(TLS)" in probe.stdout and "SERVING" in probe.stdout
+        without_client_cert = {k: v for k, v in probe_env.items() if not k.startswith("DWCP_INFERENCE_PROBE_")}
+        probe = subprocess.run(
+            _healthcheck(python), cwd=app, env=without_client_cert, capture_output=True, text=True, timeout=30
+        )
+        assert probe.returncode == 1, probe.stdout
+    finally:
+        _stop(process)

@@ -1,4 +1,9 @@
-"""The proto contract: requests build from the generated code, and the .proto keeps buf-style hygiene."""
+"""The proto contract: requests build from the generated code; buf's lint and breaking checks are wired up.
+
+buf (buf.yaml, `make lint`) checks the STANDARD and COMMENTS rules and breaking changes against the
+released API; the tests here show that the configuration catches what it is there for, and keep the one
+project rule buf cannot know: units in numeric field names.
+"""
 
 import shutil
 import subprocess
@@ -13,6 +18,8 @@ from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTO = ROOT / "proto" / "dwcp" / "inference" / "v1" / "inference.proto"
+BUF = ROOT / ".tools" / "bin" / "buf"
+needs_buf = pytest.mark.skipif(not BUF.exists(), reason="buf is installed by `make tools` (or `make lint`)")
 RPCS = ["PredictBandwidth", "SelectCompression", "DetectAnomaly", "DetectHighLatency", "GetModelInfo"]
 
 
@@ -93,48 +100,6 @@ def file_descriptor(tmp_path_factory: pytest.TempPathFactory) -> descriptor_pb2.
     return fds.file[0]
 
 
-def test_package_is_versioned(file_descriptor: descriptor_pb2.FileDescriptorProto) -> None:
-    assert file_descriptor.package == "dwcp.inference.v1"
-
-
-def test_enums_start_with_prefixed_unspecified(file_descriptor: descriptor_pb2.FileDescriptorProto) -> None:
-    assert file_descriptor.enum_type, "expected LinkType and NetworkTier"
-    for enum in file_descriptor.enum_type:
-        prefix = "".join("_" + c if c.isupper() else c.upper() for c in enum.name).lstrip("_")
-        assert enum.value[0].number == 0
-        assert enum.value[0].name == f"{prefix}_UNSPECIFIED"
-        for value in enum.value:
-            assert value.name.startswith(prefix + "_"), value.name
-
-
-def test_each_rpc_has_its_own_request_and_response(file_descriptor: descriptor_pb2.FileDescriptorProto) -> None:
-    seen: set[str] = set()
-    for method in file_descriptor.service[0].method:
-        assert method.input_type == f".dwcp.inference.v1.{method.name}Request"
-        assert method.output_type == f".dwcp.inference.v1.{method.name}Response"
-        assert method.input_type not in seen
-        seen.add(method.input_type)
-
-
-def test_every_element_has_a_comment(file_descriptor: descriptor_pb2.FileDescriptorProto) -> None:
-    commented = {tuple(loc.path) for loc in file_descriptor.source_code_info.location if loc.leading_comments.strip()}
-    missing: list[str] = []
-    # Paths per descriptor.proto: 4 message_type, 2 field, 5 enum_type, 2 value, 6 service, 2 method.
-    for i, message in enumerate(file_descriptor.message_type):
-        if (4, i) not in commented:
-            missing.append(message.name)
-        missing += [f"{message.name}.{f.name}" for j, f in enumerate(message.field) if (4, i, 2, j) not in commented]
-    for i, enum in enumerate(file_descriptor.enum_type):
-        if (5, i) not in commented:
-            missing.append(enum.name)
-        missing += [f"{enum.name}.{v.name}" for j, v in enumerate(enum.value) if (5, i, 2, j) not in commented]
-    for i, service in enumerate(file_descriptor.service):
-        if (6, i) not in commented:
-            missing.append(service.name)
-        missing += [f"{service.name}.{m.name}" for j, m in enumerate(service.method) if (6, i, 2, j) not in commented]
-    assert not missing, f"elements without a comment: {missing}"
-
-
 def test_unit_bearing_field_names(file_descriptor: descriptor_pb2.FileDescriptorProto) -> None:
     """Numeric fields name their unit; only ids, enums, flags and documented dimensionless values are exempt."""
     unit_suffixes = ("_ms", "_mbps", "_ratio", "_pct", "_count", "_segments", "_rate", "_probabilities")
@@ -191,3 +156,107 @@ def test_check_generated_fails_after_a_hand_edit(tmp_path: Path) -> None:
     edited = subprocess.run(make, capture_output=True, text=True)
     assert edited.returncode != 0
     assert "stale or hand-edited" in edited.stderr
+
+
+def _release_image() -> Path:
+    """The released API's image that the Makefile's `buf breaking` compares against."""
+    make = subprocess.run(
+        [
+            "make",
+            "-s",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "--eval=print-image: ; @echo $(PROTO_RELEASE_IMAGE)",
+            "print-image",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return ROOT / make.stdout.strip()
+
+
+def _module_copy(tmp_path: Path, edit: tuple[str, str] | None = None) -> Path:
+    """buf.yaml and proto/ copied into tmp_path, with one text replacement in the .proto applied."""
+    shutil.copy2(ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    shutil.copytree(ROOT / "proto", tmp_path / "proto", ignore=shutil.ignore_patterns("releases"))
+    if edit is not None:
+        proto = tmp_path / PROTO.relative_to(ROOT)
+        text = proto.read_text()
+        assert text.count(edit[0]) == 1, f"the edit must match exactly once: {edit[0]!r}"
+        proto.write_text(text.replace(edit[0], edit[1]))
+    return tmp_path
+
+
+def _buf(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BUF), *args], cwd=workspace, capture_output=True, text=True, timeout=120)
+
+
+def test_release_image_holds_the_released_service() -> None:
+    image = descriptor_pb2.FileDescriptorSet.FromString(_release_image().read_bytes())
+    (released,) = [f for f in image.file if f.name == "dwcp/inference/v1/inference.proto"]
+    assert released.package == "dwcp.inference.v1"
+    assert [m.name for m in released.service[0].method] == RPCS
+
+
+@needs_buf
+def test_buf_lint_and_breaking_pass_on_the_committed_proto(tmp_path: Path) -> None:
+    workspace = _module_copy(tmp_path)
+    lint = _buf(workspace, "lint")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    breaking = _buf(workspace, "breaking", "--against", str(_release_image()))
+    assert breaking.returncode == 0, breaking.stdout + breaking.stderr
+
+
+# Each edit breaks one rule the hand-written tests used to check; buf must name it.
+LINT_EDITS = {
+    "ENUM_ZERO_VALUE_SUFFIX": ("LINK_TYPE_UNSPECIFIED = 0;", "LINK_TYPE_NONE = 0;"),
+    "ENUM_VALUE_PREFIX": ("NETWORK_TIER_TIER1 = 1;", "TIER1 = 1;"),
+    "PACKAGE_VERSION_SUFFIX": ("package dwcp.inference.v1;", "package dwcp.inference;"),
+    "RPC_REQUEST_STANDARD_NAME": (
+        "rpc GetModelInfo(GetModelInfoRequest)",
+        "rpc GetModelInfo(PredictBandwidthRequest)",
+    ),
+    "COMMENT_FIELD": ("  // Current round-trip time in milliseconds. Range 0 < rtt_ms <= 10000.\n", ""),
+    "COMMENT_RPC": (
+        "  // DetectAnomaly scores each node's reliability metrics for anomaly (0 normal, 1 anomalous).\n",
+        "",
+    ),
+}
+
+
+@needs_buf
+@pytest.mark.parametrize("rule", sorted(LINT_EDITS))
+def test_buf_lint_catches_what_the_house_rules_forbid(tmp_path: Path, rule: str) -> None:
+    lint = _buf(_module_copy(tmp_path, LINT_EDITS[rule]), "lint", "--error-format", "json")
+    assert lint.returncode != 0, f"buf lint passed a proto that breaks {rule}"
+    assert f'"type":"{rule}"' in lint.stdout, lint.stdout + lint.stderr
+
+
+BREAKING_EDITS = {
+    "a renamed field": (("double rtt_ms = 1;", "double round_trip_ms = 1;"), "FIELD_SAME_NAME"),
+    "a renumbered field": (("double jitter_ms = 2;", "double jitter_ms = 99;"), "FIELD_NO_DELETE"),
+    "a removed RPC": (
+        ("  rpc DetectHighLatency(DetectHighLatencyRequest) returns (DetectHighLatencyResponse);\n", ""),
+        "RPC_NO_DELETE",
+    ),
+}
+
+
+@needs_buf
+@pytest.mark.parametrize("change", sorted(BREAKING_EDITS))
+def test_buf_breaking_catches_a_breaking_change_against_the_release(tmp_path: Path, change: str) -> None:
+    edit, rule = BREAKING_EDITS[change]
+    breaking = _buf(
+        _module_copy(tmp_path, edit), "breaking", "--against", str(_release_image()), "--error-format", "json"
+    )
+    assert breaking.returncode != 0, f"buf breaking passed {change}"
+    assert f'"type":"{rule}"' in breaking.stdout, breaking.stdout + breaking.stderr
+
+
+@needs_buf
+def test_buf_breaking_allows_an_added_field(tmp_path: Path) -> None:
+    added = ("double rtt_ms = 1;", "double rtt_ms = 1;\n  // Added after the release.\n  double hop_count_ratio = 99;")
+    breaking = _buf(_module_copy(tmp_path, added), "breaking", "--against", str(_release_image()))
+    assert breaking.returncode == 0, breaking.stdout + breaking.stderr

@@ -56,11 +56,16 @@ class TestCA:
         )
         self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, common_name: str = "localhost") -> Leaf:
-        """A leaf for localhost and 127.0.0.1, usable for server and client authentication."""
+    def issue(self, common_name: str = "localhost", dns_names: tuple[str, ...] | None = None) -> Leaf:
+        """A leaf usable for server and client authentication, for localhost and 127.0.0.1 by default.
+
+        `dns_names` replaces both with these DNS names only (a certificate that does not name loopback).
+        """
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        if dns_names is not None:
+            names = [x509.DNSName(name) for name in dns_names]
         usage = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
         cert = (
             x509.CertificateBuilder()
