@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, str] = {
     "datagen": "training.commands.datagen",
     "train": "training.commands.train",
     "evaluate": "training.commands.evaluate",
+    "import": "training.commands.import_",
 }
 
 
