@@ -24,6 +24,8 @@ def read_trace(path: Path) -> np.ndarray:
     """The millisecond stamps of a trace (int64, one per line); InputError naming a bad line."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty trace (0 bytes)")
     options = pacsv.ReadOptions(column_names=["ms"])
     convert = pacsv.ConvertOptions(column_types={"ms": pa.string()})
     try:

@@ -61,8 +61,9 @@ def test_up_and_down_traces_are_two_links(tmp_path: Path, run_import: Run) -> No
     [
         ("0\n12.5\n13\n", "1 line(s) are not a whole millisecond stamp >= 0: lines 2 ('12.5')"),
         ("0\n20\n10\n", "line 3: stamp 10 ms is before the previous line's 20 ms"),
+        ("", "empty trace (0 bytes)"),
     ],
-    ids=["not an integer", "goes back"],
+    ids=["not an integer", "goes back", "empty"],
 )
 def test_bad_stamps_name_the_line(tmp_path: Path, run_import: Run, lines: str, expected: str) -> None:
     trace = tmp_path / "bad.down"
