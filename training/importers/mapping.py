@@ -112,6 +112,10 @@ def plan_for(source_columns: Sequence[str], mapping: Mapping, file: str) -> Plan
     for source in mapping.units:
         if source not in targets:
             raise InputError(f"{file}: --unit {source}=...: column '{source}' is not imported")
+        if targets[source] in ID_COLUMNS:
+            raise InputError(
+                f"{file}: --unit {source}=...: column '{source}' is an id ({targets[source]}), it has no unit"
+            )
     times = [s for s, t in targets.items() if t in TIME_COLUMNS]
     if not times:
         raise InputError(

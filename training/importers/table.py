@@ -59,7 +59,8 @@ def _values(table: pa.Table, source: str, scale: float, file: str, kind: str) ->
         rows = ", ".join(str(int(i) + 1) for i in np.flatnonzero(bad)[:5])
         raise InputError(f"{file}: column '{source}': values that are not numbers (type {array.type}); rows {rows}")
     values = np.asarray(array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)) * scale
-    if kind == "int" and np.all(np.isnan(values) | (values == np.round(values))) and not np.isnan(values).any():
+    # A whole-number integer column stays integer; anything else is left for validate to report.
+    if kind == "int" and not np.isnan(values).any() and np.array_equal(values, np.round(values)):
         return values.astype(np.int64)
     return values
 
@@ -118,6 +119,8 @@ def import_tables(
         one = series_from_table(path, table, plan, mapping)
         series.append(one)
         described = described or plan.describe()
+        if plan.describe() != described:
+            one.info["columns"] = plan.describe()  # this file was mapped differently from the first
         if progress:
             links = len(one.frame[["node_id", "peer_id"]].drop_duplicates())
             progress(

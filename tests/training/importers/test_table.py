@@ -109,3 +109,18 @@ def test_bad_timestamps_name_the_rows(tmp_path: Path, run_import: Run) -> None:
         "table", source, "--map", "value=rtt_ms", "--node-id", "n", "--peer-id", "p", "--out", tmp_path / "o.parquet"
     )
     assert "column 'timestamp': 1 bad timestamp(s): rows 2 ('yesterday')" in error
+
+
+def test_converted_whole_numbers_stay_integers(tmp_path: Path, run_import: Run) -> None:
+    source = tmp_path / "s.csv"
+    source.write_text("timestamp,sent\n2026-01-05T00:00:00Z,1.5\n2026-01-05T00:00:01Z,2\n")
+    out = tmp_path / "o.parquet"
+    code, _, err = run_import(
+        "table", source, "--map", "sent=bytes_tx", "--unit", "sent=kB",
+        "--node-id", "n", "--peer-id", "p", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    frame, _ = read_outputs(out)
+    assert frame["bytes_tx"].dtype == np.int64 and frame["bytes_tx"].tolist() == [1500, 2000]
+    report = validate_files(out)
+    assert all("required column is missing" in p.message for p in report.problems), report.format()
