@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from training.commands import datagen, evaluate, train, validate
+from training.commands import datagen, evaluate, import_, train, validate
 
 
 class Subcommand(Protocol):
@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "datagen": datagen,
     "train": train,
     "evaluate": evaluate,
+    "import": import_,
 }
 
 

@@ -1,0 +1,1 @@
+"""Importers of raw telemetry formats (tables, mahimahi traces, NAB series) into the project's schema."""
