@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from training.problems import ValidationReport
 from training.schema import INCIDENT_FIELDS, INCIDENT_FIELDS_BY_NAME, MAX_MISSING_SHARE, Column
-
-if TYPE_CHECKING:
-    from training.validate import ValidationReport
 
 _UTC_SUFFIX = r"(Z|[+-]00:?00)$"
 

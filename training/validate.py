@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from training import checks
+from training.problems import MAX_ROWS_SHOWN, Notice, Problem, TelemetryValidationError, ValidationReport
 from training.schema import ALIASES, COLUMNS_BY_NAME, REQUIRED_COLUMNS
 from training.telemetry_io import (
     TelemetryFileError,
@@ -21,107 +21,19 @@ from training.telemetry_io import (
     read_metrics_table,
 )
 
-# How many row numbers a problem lists.
-MAX_ROWS_SHOWN = 5
-
-
-@dataclass
-class Problem:
-    """One reason the data cannot be used as it is."""
-
-    file: str
-    column: str | None
-    message: str
-    expected: str
-    rows: list[int] = field(default_factory=list)  # first few 1-based data rows (CSV line = row + 1)
-    row_count: int = 0
-    # "column" and "rows" for metrics; "field" and "records" for incidents.
-    column_word: str = "column"
-    row_word: str = "rows"
-
-    def format(self) -> str:
-        """One line: file, column, what is wrong, where, and what was expected."""
-        where = f"{self.column_word} '{self.column}'" if self.column else "file"
-        text = f"ERROR {self.file}: {where}: {self.message}"
-        if self.rows:
-            more = f" (and {self.row_count - len(self.rows)} more)" if self.row_count > len(self.rows) else ""
-            text += f"; {self.row_word} {', '.join(map(str, self.rows))}{more}"
-        return text + f"; expected {self.expected}"
-
-
-@dataclass
-class Notice:
-    """Something accepted as it is but worth knowing (an alias, a few missing values)."""
-
-    file: str
-    column: str | None
-    message: str
-
-    def format(self) -> str:
-        """One line naming file and column."""
-        where = f"column '{self.column}'" if self.column else "file"
-        return f"NOTICE {self.file}: {where}: {self.message}"
-
-
-@dataclass
-class ValidationReport:
-    """Outcome of validating a metrics file (and optionally an incidents file)."""
-
-    files: list[str] = field(default_factory=list)
-    rows: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-    # Name in the file -> canonical schema name, for every recognised column.
-    column_map: dict[str, str] = field(default_factory=dict)
-    incidents: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no problem (notices do not count)."""
-        return not self.problems
-
-    def problem(
-        self,
-        file: str,
-        column: str | None,
-        message: str,
-        expected: str,
-        mask: np.ndarray | None = None,
-        rows: list[int] | None = None,
-        incident: bool = False,
-    ) -> None:
-        """Record a problem; `mask` marks offending rows (0-based), `rows` lists 1-based numbers directly."""
-        if mask is not None:
-            hits = np.flatnonzero(mask)
-            rows, count = [int(i) + 1 for i in hits[:MAX_ROWS_SHOWN]], int(hits.size)
-        else:
-            rows = rows or []
-            count = len(rows)
-            rows = rows[:MAX_ROWS_SHOWN]
-        words = ("field", "records") if incident else ("column", "rows")
-        self.problems.append(Problem(file, column, message, expected, rows, count, *words))
-
-    def notice(self, file: str, column: str | None, message: str) -> None:
-        """Record a notice."""
-        self.notices.append(Notice(file, column, message))
-
-    def format(self) -> str:
-        """Every problem and notice, one per line, then a summary line."""
-        lines = [p.format() for p in self.problems] + [n.format() for n in self.notices]
-        status = "OK" if self.ok else f"FAILED with {len(self.problems)} problem(s)"
-        lines.append(
-            f"{status}: {', '.join(self.files)}: {self.rows} rows, {self.incidents} incidents, "
-            f"{len(self.notices)} notice(s)"
-        )
-        return "\n".join(lines)
-
-
-class TelemetryValidationError(Exception):
-    """Raised by load_validated_telemetry when the data has problems; carries the report."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.format())
-        self.report = report
+# The report types live in training.problems (checks imports them too); validate re-exports them.
+__all__ = [
+    "MAX_ROWS_SHOWN",
+    "Notice",
+    "Problem",
+    "TelemetryData",
+    "TelemetryValidationError",
+    "ValidationReport",
+    "load_validated_telemetry",
+    "validate_files",
+    "validate_incident_records",
+    "validate_metrics_table",
+]
 
 
 def _map_columns(table: pa.Table, file: str, report: ValidationReport) -> None:
