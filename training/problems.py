@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.sampling import Sampling
+
 # How many row numbers a problem lists.
 MAX_ROWS_SHOWN = 5
 
@@ -49,6 +51,47 @@ class Notice:
 
 
 @dataclass
+class ModelStatus:
+    """Whether the file can train one model, on which features, and what its windows lose to gaps."""
+
+    model: str
+    features: tuple[str, ...]  # chosen feature names, in input order (empty when it cannot train)
+    absent: tuple[str, ...]  # optional features not used: column absent, or not chosen with --features
+    reasons: list[str] = field(default_factory=list)  # why it cannot train; empty when it can
+    windows: dict[str, int] = field(default_factory=dict)  # segment_counts for windowed models
+    window_span: int = 0
+
+    @property
+    def can_train(self) -> bool:
+        """True when nothing stops the model from training on this file."""
+        return not self.reasons
+
+    def format(self) -> str:
+        """One line: can or cannot train, features used and absent, window losses."""
+        if not self.can_train:
+            return f"MODEL {self.model}: cannot train: {'; '.join(self.reasons)}"
+        text = f"MODEL {self.model}: can train; features: {', '.join(self.features)}"
+        text += f"; optional features absent: {', '.join(self.absent) if self.absent else 'none'}"
+        if self.windows:
+            w = self.windows
+            text += (
+                f"; windows of {self.window_span} samples: {w['segments']} segment(s), "
+                f"{w['segments_too_short']} too short for a window, {w['windows_dropped_at_gaps']} window(s) "
+                "dropped at gaps"
+            )
+        return text
+
+
+def sampling_line(file: str, sampling: Sampling) -> str:
+    """One line of what putting the series on the sample grid did."""
+    return (
+        f"SAMPLING {file}: interval {sampling.interval_s:g} s; {sampling.rows_snapped} row(s) snapped to the grid "
+        f"(within {sampling.tolerance:.0%} of the interval), {sampling.duplicates_dropped} duplicate row(s) "
+        f"dropped (first kept), {sampling.off_grid_dropped} row(s) off the grid dropped"
+    )
+
+
+@dataclass
 class ValidationReport:
     """Outcome of validating a metrics file (and optionally an incidents file)."""
 
@@ -59,6 +102,9 @@ class ValidationReport:
     # Name in the file -> canonical schema name, for every recognised column.
     column_map: dict[str, str] = field(default_factory=dict)
     incidents: int = 0
+    sampling: Sampling | None = None  # the grid the metrics' series were put on (None when not reached)
+    sampling_file: str = ""
+    models: list[ModelStatus] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +139,9 @@ class ValidationReport:
     def format(self) -> str:
         """Every problem and notice, one per line, then a summary line."""
         lines = [p.format() for p in self.problems] + [n.format() for n in self.notices]
+        if self.sampling is not None:
+            lines.append(sampling_line(self.sampling_file, self.sampling))
+        lines += [m.format() for m in self.models]
         status = "OK" if self.ok else f"FAILED with {len(self.problems)} problem(s)"
         lines.append(
             f"{status}: {', '.join(self.files)}: {self.rows} rows, {self.incidents} incidents, "
