@@ -190,8 +190,11 @@ def bandwidth_serving_function(
     target: LogRatioTarget,
     window_steps: int = 10,
     n_features: int = 7,
+    throughput_feature: int = THROUGHPUT_FEATURE,
 ) -> Any:
     """link_samples [N,10,7] -> predicted/lower/upper throughput (Mbps) and confidence 0-1.
+
+    `n_features` and `throughput_feature` (where throughput_mbps sits) follow the features chosen.
 
     The model outputs 3 columns: quantile heads (lower, median, upper) in z units of the target.
     """
@@ -203,7 +206,7 @@ def bandwidth_serving_function(
     @tf.function(input_signature=_signature("link_samples", (window_steps, n_features)))
     def serve(link_samples: tf.Tensor) -> dict[str, tf.Tensor]:
         z = model(preprocessor.apply(link_samples), training=False)
-        last_mbps = link_samples[:, -1, THROUGHPUT_FEATURE : THROUGHPUT_FEATURE + 1]
+        last_mbps = link_samples[:, -1, throughput_feature : throughput_feature + 1]
         q = target.decode(last_mbps, z)
         lower, upper = tf.reduce_min(q, axis=-1), tf.reduce_max(q, axis=-1)  # quantile heads may cross
         predicted = q[:, 1]

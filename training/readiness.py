@@ -89,7 +89,12 @@ def check_models(
         if spec.incidents == "required" and not incidents:
             status.reasons.append("needs incidents (labels) to choose its threshold")
             if explicit:
-                report.problem(file, None, f"{name} needs an incidents file to choose its threshold", "--incidents")
+                report.problem(
+                    file,
+                    None,
+                    f"{name} needs incidents (labels) to choose its threshold",
+                    "an incidents JSON file (validate --incidents, train --incidents-path)",
+                )
         if not missing:
             try:
                 features = select_features(name, present, chosen)

@@ -144,7 +144,7 @@ def test_strict_rejects_models_that_miss_targets(trained: tuple, tmp_path: Path)
 
 def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     """Divide throughput in every link's test period by 1000: the exported scaling must not move."""
-    from training.features import BANDWIDTH_FEATURES
+    from training.features import BANDWIDTH_FEATURES, feature_indices
     from training.splits import TRAIN, temporal_split
     from training.tasks.bandwidth import LOG1P_FEATURES, link_windows
     from training.validate import load_validated_telemetry
@@ -159,7 +159,7 @@ def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     split = temporal_split(windows.frame, ("node_id", "peer_id"))[windows.target_rows]
     throughput = [f.name for f in BANDWIDTH_FEATURES].index("throughput_mbps")
     position = [j for j in range(len(BANDWIDTH_FEATURES)) if j not in (4, 5)].index(throughput)
-    assert throughput in LOG1P_FEATURES
+    assert throughput in feature_indices(BANDWIDTH_FEATURES, LOG1P_FEATURES)
     train_mean = np.log1p(windows.inputs[split == TRAIN][:, :, throughput].astype(np.float64)).mean()
     all_mean = np.log1p(windows.inputs[:, :, throughput].astype(np.float64)).mean()
     assert exported_mean[position] == pytest.approx(train_mean, rel=1e-4)
@@ -185,6 +185,7 @@ def test_reliability_without_incidents_fails_with_a_clear_message(
 ) -> None:
     _, _, metrics, _, _ = trained
     code = _train(metrics, None, tmp_path / "m", tmp_path / "r", "--models", "reliability_detector")
-    assert code == 1
-    assert "pass --incidents-path" in capsys.readouterr().err
+    assert code == 2  # refused at validation, before any training
+    err = capsys.readouterr().err
+    assert "reliability_detector needs incidents" in err and "--incidents-path" in err
     assert not (tmp_path / "m" / "reliability_detector").exists()
