@@ -154,8 +154,10 @@ _UNIT_PER_S = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 def _epoch_seconds(array: pa.Array) -> np.ndarray | None:
     if pa.types.is_timestamp(array.type):
         # Through the integer count of the column's unit: casting ns to s refuses stamps with a fraction.
-        counts = array.cast(pa.int64()).cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
-        return np.asarray(counts) / _UNIT_PER_S[array.type.unit]
+        counts = array.cast(pa.int64())
+        seconds = np.asarray(counts.fill_null(0).to_numpy(zero_copy_only=False)) / _UNIT_PER_S[array.type.unit]
+        seconds[np.asarray(counts.is_null().to_numpy(zero_copy_only=False))] = np.nan
+        return seconds
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         parsed = pd.to_datetime(pd.Series(array.to_pandas()), utc=True, format="ISO8601", errors="coerce")
         ns = parsed.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").astype("int64")

@@ -43,22 +43,22 @@ def check_sampling(arrays: dict[str, pa.Array], file: str, report: ValidationRep
     if not off:
         return
     share = off / max(len(seconds), 1)
-    where = ", ".join(str(i + 1) for i in sampling.first_off_grid)
     message = (
         f"{off} row(s) ({share:.1%}) lie more than {tolerance:.0%} of the {sampling.interval_s:g} s interval "
-        f"off the sample grid (rows {where}...)"
+        "off the sample grid"
     )
     if share > MAX_OFF_GRID_SHARE:
-        mask = np.zeros(len(seconds), dtype=bool)
-        mask[list(sampling.first_off_grid)] = True
         report.problem(
             file,
             "epoch_time" if "epoch_time" in arrays else "timestamp",
             f"sampling is not regular: {message}",
             f"stamps within {tolerance:.0%} of a fixed interval (raise --snap-tolerance, or resample the data)",
+            mask=sampling.off_grid,
         )
     else:
-        report.notice(file, None, f"{message}; dropped")
+        assert sampling.off_grid is not None
+        rows = ", ".join(str(int(i) + 1) for i in np.flatnonzero(sampling.off_grid)[:5])
+        report.notice(file, None, f"{message} (rows {rows}...); dropped")
 
 
 def _windows(name: str, arrays: dict[str, pa.Array], report: ValidationReport) -> dict[str, int]:

@@ -16,6 +16,9 @@ import numpy as np
 
 DEFAULT_SNAP_TOLERANCE = 0.25  # share of the interval a stamp may be off its grid slot and still be snapped
 MAX_OFF_GRID_SHARE = 0.05  # more rows than this off the grid is a validation problem, not a notice
+# Logging intervals a jittery median is rounded to when it is within NICE_SHARE of one.
+COMMON_INTERVALS_S = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 86400.0)
+NICE_SHARE = 0.05
 _REPAIR_PASSES = 4  # collision repairs per run of repeated stamps; a longer run keeps its duplicates
 
 
@@ -31,7 +34,7 @@ class Sampling:
     rows_snapped: int  # rows whose stamp moved onto its grid slot
     duplicates_dropped: int  # second and later rows in one slot of one series (the first is kept)
     off_grid_dropped: int  # rows further than the tolerance from every slot
-    first_off_grid: tuple[int, ...] = ()  # 0-based rows, for messages
+    off_grid: np.ndarray | None = None  # bool per row: further than the tolerance from every slot
 
     def counts(self) -> dict[str, float | int]:
         """The figures for validate's output, the training report and the manifest."""
@@ -51,9 +54,9 @@ def _sorted_by_series(seconds: np.ndarray, series: np.ndarray) -> np.ndarray:
 def infer_interval_s(seconds: np.ndarray, series: np.ndarray) -> float:
     """The sample interval: median of positive time differences within each series, rounded sensibly.
 
-    Whole seconds at 1 s and above (1, 2, 60, 300, 3600 s come out exactly despite jitter); below
-    1 s, milliseconds. Repeated stamps (differences of 0) are ignored. 0.0 when no series has two
-    distinct stamps.
+    A median within 5 % of a common logging interval (1 s to 1 day) is that interval, so 1 min, 5 min
+    or 1 h come out exactly through heavy jitter; else whole seconds (milliseconds below 1 s).
+    Repeated stamps (differences of 0) are ignored. 0.0 when no series has two distinct stamps.
     """
     finite = np.isfinite(seconds)
     seconds, series = seconds[finite], series[finite]
@@ -64,6 +67,9 @@ def infer_interval_s(seconds: np.ndarray, series: np.ndarray) -> float:
     if not diffs.size:
         return 0.0
     median = float(np.median(diffs))
+    nice = min(COMMON_INTERVALS_S, key=lambda c: abs(c - median))
+    if abs(nice - median) <= NICE_SHARE * nice:
+        return nice
     return float(round(median)) if median >= 0.5 else round(median, 3)
 
 
@@ -155,7 +161,7 @@ def snap_to_grid(seconds: np.ndarray, series: np.ndarray, tolerance: float = DEF
         rows_snapped=int(moved.sum()),
         duplicates_dropped=int(duplicate.sum()),
         off_grid_dropped=int(off.size),
-        first_off_grid=tuple(int(i) for i in np.sort(off)[:5]),
+        off_grid=~keep & np.isin(np.arange(n), off),
     )
 
 
