@@ -46,6 +46,9 @@ REPORT_DIR := docs/model-report
 # --strict: a model that misses a target or a baseline is not published; set STRICT= to publish anyway.
 STRICT ?= --strict
 TRAIN_ARGS ?= --parallel
+# The default bandwidth predictor uses throughput history only: real feeds often carry nothing else, and a
+# model that needs RTT or cwnd at serving would be driven by whatever a caller fills in for them.
+DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 
 .PHONY: help setup tools proto proto-release check-generated lint test test-python test-go serve data train-export bench-datagen
 .PHONY: loadtest bench test-prometheus prometheus-install fuzz fuzz-short soak
@@ -138,7 +141,7 @@ data: $(DATA_DIR)/metrics_train.parquet ## Generate the default synthetic datase
 train-export: $(VENV)/.stamp data ## Train, evaluate and export all four models into models/ (reports in docs/model-report/).
 	status=0; $(PY) -m training train --data-path $(DATA_DIR)/metrics_train.parquet \
 	  --incidents-path $(DATA_DIR)/incidents_train.json --output-dir $(MODEL_DIR) --report-dir $(REPORT_DIR) \
-	  $(STRICT) $(TRAIN_ARGS) || status=$$?; \
+	  $(DEFAULT_FEATURES) $(STRICT) $(TRAIN_ARGS) || status=$$?; \
 	$(PY) -m training evaluate --checkpoints-dir $(MODEL_DIR) --test-data-path $(DATA_DIR)/metrics_test.parquet \
 	  --test-incidents-path $(DATA_DIR)/incidents_test.json --output-dir $(REPORT_DIR)/held-out || status=$$?; \
 	exit $$status

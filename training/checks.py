@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from training.problems import ValidationReport
 from training.schema import INCIDENT_FIELDS, INCIDENT_FIELDS_BY_NAME, MAX_MISSING_SHARE, Column
-
-if TYPE_CHECKING:
-    from training.validate import ValidationReport
 
 _UTC_SUFFIX = r"(Z|[+-]00:?00)$"
 
@@ -150,15 +148,16 @@ def _check_timestamp(array: pa.Array, null: np.ndarray, source: str, file: str, 
         report.problem(file, source, f"wrong type {typ}", expected, mask=~null)
 
 
+_UNIT_PER_S = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
 def _epoch_seconds(array: pa.Array) -> np.ndarray | None:
     if pa.types.is_timestamp(array.type):
-        return np.asarray(
-            array.cast(pa.timestamp("s", tz=array.type.tz))
-            .cast(pa.int64())
-            .cast(pa.float64())
-            .fill_null(np.nan)
-            .to_numpy(zero_copy_only=False)
-        )
+        # Through the integer count of the column's unit: casting ns to s refuses stamps with a fraction.
+        counts = array.cast(pa.int64())
+        seconds = np.asarray(counts.fill_null(0).to_numpy(zero_copy_only=False)) / _UNIT_PER_S[array.type.unit]
+        seconds[np.asarray(counts.is_null().to_numpy(zero_copy_only=False))] = np.nan
+        return seconds
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         parsed = pd.to_datetime(pd.Series(array.to_pandas()), utc=True, format="ISO8601", errors="coerce")
         ns = parsed.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").astype("int64")
@@ -168,10 +167,27 @@ def _epoch_seconds(array: pa.Array) -> np.ndarray | None:
     return None
 
 
+def time_seconds(arrays: dict[str, pa.Array]) -> np.ndarray | None:
+    """Each row's stamp in Unix seconds (float, NaN where unreadable): epoch_time, else timestamp."""
+    epoch = arrays.get("epoch_time")
+    if epoch is not None and (pa.types.is_integer(epoch.type) or pa.types.is_floating(epoch.type)):
+        return _as_float(epoch)
+    return _epoch_seconds(arrays["timestamp"]) if "timestamp" in arrays else None
+
+
+def series_codes(arrays: dict[str, pa.Array], identity: tuple[str, ...] = ("node_id", "peer_id")) -> np.ndarray:
+    """An integer code per row for its series: the combination of the `identity` columns present."""
+    key = np.zeros(len(next(iter(arrays.values()))) if arrays else 0, dtype=np.int64)
+    for name in identity:
+        if name in arrays:
+            codes = arrays[name].cast(pa.string()).dictionary_encode().indices.to_numpy(zero_copy_only=False)
+            codes = np.asarray(codes, dtype=np.int64)
+            key = key * (int(codes.max(initial=0)) + 1) + codes
+    return key
+
+
 def check_time_order(arrays: dict[str, pa.Array], file: str, report: ValidationReport) -> None:
-    """Timestamps must not go backwards within a (node_id, peer_id) link, and must agree with epoch_time."""
-    if "node_id" not in arrays or "peer_id" not in arrays:
-        return
+    """Timestamps must not go backwards within a series (a link, or a node), and must agree with epoch_time."""
     epoch = arrays.get("epoch_time")
     seconds = None
     if epoch is not None and (pa.types.is_integer(epoch.type) or pa.types.is_floating(epoch.type)):
@@ -190,9 +206,7 @@ def check_time_order(arrays: dict[str, pa.Array], file: str, report: ValidationR
     seconds = seconds if seconds is not None else stamp
     if seconds is None:
         return
-    node = np.asarray(arrays["node_id"].cast(pa.string()).dictionary_encode().indices.to_numpy(zero_copy_only=False))
-    peer = np.asarray(arrays["peer_id"].cast(pa.string()).dictionary_encode().indices.to_numpy(zero_copy_only=False))
-    key = node.astype(np.int64) * (int(peer.max(initial=0)) + 1) + peer
+    key = series_codes(arrays)
     order = np.argsort(key, kind="stable")
     t = seconds[order]
     same = key[order][1:] == key[order][:-1]

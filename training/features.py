@@ -6,6 +6,7 @@ ranges are the schema's, so validation at training and at serving agree.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,135 @@ RELIABILITY_FEATURES = (
     _f("rtt_ms"),
 )
 CONSENSUS_FEATURE = _f("consensus_latencies_ms", "consensus_latency_ms")
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """What one model reads from telemetry: its features (core and optional), series keys and labels.
+
+    Core features are those the model cannot work without (docs/telemetry-schema.md says why); every
+    other feature is optional and used when its column is present, or when chosen with --features.
+    """
+
+    features: tuple[Feature, ...]  # every feature the model can use, in input order
+    core: tuple[str, ...]  # feature names that may not be left out
+    identity: tuple[str, ...]  # identity columns the model's series are keyed by
+    incidents: str  # "required" (labels choose the threshold), "optional" (labels for evaluation), "unused"
+    window_steps: int = 0  # samples per window; 0 for a model of single rows
+    window_group: tuple[str, ...] = ()  # series a window stays inside
+    window_with_target: bool = True  # the window is followed by a target sample
+
+    @property
+    def window_span(self) -> int:
+        """Consecutive samples one window needs (its steps plus the target), 0 for a row model."""
+        return self.window_steps + (1 if self.window_with_target and self.window_steps else 0)
+
+    def feature(self, name: str) -> Feature | None:
+        """The feature called `name` (its proto name or its telemetry column), or None."""
+        return next((f for f in self.features if name in (f.name, f.column)), None)
+
+
+MODEL_DATA: dict[str, ModelData] = {
+    "bandwidth_predictor": ModelData(
+        BANDWIDTH_FEATURES, ("throughput_mbps",), ("node_id", "peer_id"), "unused", 10, ("node_id", "peer_id")
+    ),
+    "compression_selector": ModelData(
+        COMPRESSION_FEATURES,
+        ("throughput_mbps", "hde_compression_ratio", "hde_delta_hit_ratio"),
+        ("node_id", "peer_id"),
+        "unused",
+    ),
+    "reliability_detector": ModelData(RELIABILITY_FEATURES, (), ("node_id", "peer_id"), "required"),
+    "consensus_latency": ModelData(
+        (CONSENSUS_FEATURE,), ("consensus_latencies_ms",), ("node_id",), "optional", 20, ("node_id",), False
+    ),
+}
+
+
+class FeatureSelectionError(ValueError):
+    """A feature choice names an unknown model or feature, or leaves out a core feature."""
+
+
+def parse_feature_choice(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """`["bandwidth_predictor=throughput_mbps,rtt_ms", ...]` -> {model: feature names}; checks names."""
+    choice: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        model, sep, names = item.partition("=")
+        model = model.strip()
+        if not sep or not names.strip():
+            raise FeatureSelectionError(f"--features {item!r}: expected MODEL=FEATURE[,FEATURE...]")
+        if model not in MODEL_DATA:
+            raise FeatureSelectionError(f"--features: unknown model {model!r}; expected one of {', '.join(MODEL_DATA)}")
+        if model in choice:
+            raise FeatureSelectionError(f"--features: {model} given twice")
+        spec = MODEL_DATA[model]
+        chosen = []
+        for name in (n.strip() for n in names.split(",") if n.strip()):
+            feature = spec.feature(name)
+            if feature is None:
+                raise FeatureSelectionError(
+                    f"--features: {model} has no feature {name!r}; its features are "
+                    + ", ".join(f.name for f in spec.features)
+                )
+            chosen.append(feature.name)
+        left_out = [c for c in spec.core if c not in chosen]
+        if left_out:
+            raise FeatureSelectionError(
+                f"--features: {model} cannot leave out its core feature(s) {', '.join(left_out)}"
+            )
+        choice[model] = tuple(chosen)
+    return choice
+
+
+def select_features(model: str, columns: Collection[str], chosen: Sequence[str] | None = None) -> tuple[Feature, ...]:
+    """The features `model` trains on, in input order: `chosen` (names), or every feature whose column is present.
+
+    Raises FeatureSelectionError naming the column when a core or chosen feature's column is missing.
+    """
+    spec = MODEL_DATA[model]
+    if chosen is None:
+        missing = [f.column for f in spec.features if f.name in spec.core and f.column not in columns]
+        if missing:
+            raise FeatureSelectionError(f"{model}: core column(s) {', '.join(missing)} missing")
+        picked = tuple(f for f in spec.features if f.column in columns)
+    else:
+        unknown = [n for n in chosen if spec.feature(n) is None]
+        if unknown:
+            raise FeatureSelectionError(
+                f"{model} has no feature {', '.join(unknown)}; its features are "
+                + ", ".join(f.name for f in spec.features)
+            )
+        wanted = {f.name for f in spec.features if f.name in chosen or f.column in chosen}
+        left_out = [c for c in spec.core if c not in wanted]
+        if left_out:
+            raise FeatureSelectionError(f"{model} cannot leave out its core feature(s) {', '.join(left_out)}")
+        picked = tuple(f for f in spec.features if f.name in wanted)
+        missing = [f.column for f in picked if f.column not in columns]
+        if missing:
+            raise FeatureSelectionError(f"{model}: chosen feature column(s) {', '.join(missing)} missing")
+    if not picked:
+        raise FeatureSelectionError(
+            f"{model}: none of its feature columns is present ({', '.join(f.column for f in spec.features)})"
+        )
+    return picked
+
+
+def features_from_manifest(model: str, manifest: Mapping[str, object]) -> tuple[Feature, ...]:
+    """The features an exported version was trained on (its manifest's `inputs[0].features`), in its order."""
+    spec = MODEL_DATA[model]
+    inputs = manifest.get("inputs")
+    entries = inputs[0].get("features") if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict) else None
+    if not isinstance(entries, list):
+        return spec.features
+    found = [spec.feature(str(e.get("name"))) for e in entries if isinstance(e, dict)]
+    if not found or any(f is None for f in found):
+        raise FeatureSelectionError(f"{model}: the manifest names a feature this model does not have")
+    return tuple(f for f in found if f is not None)
+
+
+def feature_indices(features: Sequence[Feature], names: Collection[str]) -> tuple[int, ...]:
+    """Positions in `features` of the ones named in `names` (those chosen; absent ones are skipped)."""
+    return tuple(j for j, f in enumerate(features) if f.name in names)
 
 
 def feature_matrix(frame: pd.DataFrame, features: tuple[Feature, ...]) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 from training.report import evaluation_json
 from training.tasks import TASKS
 from training.tasks.common import TrainedModel, TrainSettings, progress
-from training.validate import TelemetryData, load_validated_telemetry
+from training.validate import DataRequest, TelemetryData, load_validated_telemetry
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class PipelineConfig:
     parallel: bool = False  # one process per model (two at a time on this 2-core machine)
     strict: bool = False  # a model that misses a target or a baseline is not published to output_dir
     keep_versions: int = 3  # versions kept per model in output_dir after publishing (older ones are deleted)
+    request: DataRequest = DataRequest()  # models, feature choice and snap tolerance the data is loaded for
 
 
 @dataclass
@@ -58,7 +59,7 @@ def train_one(name: str, data: TelemetryData | None, config: PipelineConfig, thr
     if name != "reliability_detector":
         limit_threads(threads)
     if data is None:
-        data = load_validated_telemetry(config.data_path, config.incidents_path)
+        data = load_validated_telemetry(config.data_path, config.incidents_path, config.request)
     progress(name, "training")
     return TASKS[name].train(data, config.settings)
 
@@ -108,7 +109,7 @@ def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
             continue
         entry = _entry(result)
         if training_data is None:
-            training_data = training_data_summary(data.metrics)
+            training_data = training_data_summary(data.metrics) | {"sample_interval_s": data.interval_s}
         if config.strict and not result.evaluation.passed:
             path = publish(result, training_data, config.report_dir / "rejected", created)
             status = "rejected (missed a target or baseline; not published)"

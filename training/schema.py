@@ -68,7 +68,8 @@ MAX_MISSING_SHARE = 0.05
 _C = Column
 COLUMNS: tuple[Column, ...] = (
     _C("timestamp", "timestamp", "time", "UTC", "Start of the sample interval"),
-    _C("epoch_time", "int", "time", "s", "Start of the sample interval, Unix seconds", minimum=0),
+    # A number, not an integer: fractional stamps are accepted and snapped to the sample grid (training.sampling).
+    _C("epoch_time", "float", "time", "s", "Start of the sample interval, Unix seconds", minimum=0),
     _C("region", "string", "topology", "name", "Region of the node"),
     _C("az", "string", "topology", "name", "Availability zone of the node"),
     _C("datacenter_id", "string", "topology", "name", "Datacenter of the node"),

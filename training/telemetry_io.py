@@ -92,14 +92,12 @@ def _epoch_s(values: pd.Series) -> np.ndarray:
 
 
 def infer_interval_s(metrics: pd.DataFrame) -> float:
-    """Median spacing of consecutive samples within a link, in seconds."""
-    ordered = metrics.sort_values(["node_id", "peer_id", "epoch_time"], kind="stable")
-    same_link = (ordered["node_id"].to_numpy()[1:] == ordered["node_id"].to_numpy()[:-1]) & (
-        ordered["peer_id"].to_numpy()[1:] == ordered["peer_id"].to_numpy()[:-1]
-    )
-    gaps = np.diff(ordered["epoch_time"].to_numpy(dtype=np.float64))[same_link]
-    gaps = gaps[gaps > 0]
-    return float(np.median(gaps)) if gaps.size else 0.0
+    """The sample interval of a metrics frame: training.sampling.infer_interval_s over its links."""
+    from training.sampling import infer_interval_s as infer
+
+    keys = [c for c in ("node_id", "peer_id") if c in metrics]
+    series = metrics.groupby(keys, sort=False).ngroup().to_numpy() if keys else np.zeros(len(metrics), np.int64)
+    return infer(metrics["epoch_time"].to_numpy(dtype=np.float64), series)
 
 
 def label_rows_with_incidents(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,116 +11,32 @@ import pandas as pd
 import pyarrow as pa
 
 from training import checks
-from training.schema import ALIASES, COLUMNS_BY_NAME, REQUIRED_COLUMNS
+from training.features import MODEL_DATA, Feature, select_features
+from training.problems import MAX_ROWS_SHOWN, Notice, Problem, TelemetryValidationError, ValidationReport
+from training.readiness import DataRequest, check_models, check_sampling
+from training.sampling import Sampling
+from training.schema import ALIASES, COLUMNS_BY_NAME
 from training.telemetry_io import (
     TelemetryFileError,
     incidents_frame,
-    infer_interval_s,
     read_incident_records,
     read_metrics_table,
 )
 
-# How many row numbers a problem lists.
-MAX_ROWS_SHOWN = 5
-
-
-@dataclass
-class Problem:
-    """One reason the data cannot be used as it is."""
-
-    file: str
-    column: str | None
-    message: str
-    expected: str
-    rows: list[int] = field(default_factory=list)  # first few 1-based data rows (CSV line = row + 1)
-    row_count: int = 0
-    # "column" and "rows" for metrics; "field" and "records" for incidents.
-    column_word: str = "column"
-    row_word: str = "rows"
-
-    def format(self) -> str:
-        """One line: file, column, what is wrong, where, and what was expected."""
-        where = f"{self.column_word} '{self.column}'" if self.column else "file"
-        text = f"ERROR {self.file}: {where}: {self.message}"
-        if self.rows:
-            more = f" (and {self.row_count - len(self.rows)} more)" if self.row_count > len(self.rows) else ""
-            text += f"; {self.row_word} {', '.join(map(str, self.rows))}{more}"
-        return text + f"; expected {self.expected}"
-
-
-@dataclass
-class Notice:
-    """Something accepted as it is but worth knowing (an alias, a few missing values)."""
-
-    file: str
-    column: str | None
-    message: str
-
-    def format(self) -> str:
-        """One line naming file and column."""
-        where = f"column '{self.column}'" if self.column else "file"
-        return f"NOTICE {self.file}: {where}: {self.message}"
-
-
-@dataclass
-class ValidationReport:
-    """Outcome of validating a metrics file (and optionally an incidents file)."""
-
-    files: list[str] = field(default_factory=list)
-    rows: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-    # Name in the file -> canonical schema name, for every recognised column.
-    column_map: dict[str, str] = field(default_factory=dict)
-    incidents: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no problem (notices do not count)."""
-        return not self.problems
-
-    def problem(
-        self,
-        file: str,
-        column: str | None,
-        message: str,
-        expected: str,
-        mask: np.ndarray | None = None,
-        rows: list[int] | None = None,
-        incident: bool = False,
-    ) -> None:
-        """Record a problem; `mask` marks offending rows (0-based), `rows` lists 1-based numbers directly."""
-        if mask is not None:
-            hits = np.flatnonzero(mask)
-            rows, count = [int(i) + 1 for i in hits[:MAX_ROWS_SHOWN]], int(hits.size)
-        else:
-            rows = rows or []
-            count = len(rows)
-            rows = rows[:MAX_ROWS_SHOWN]
-        words = ("field", "records") if incident else ("column", "rows")
-        self.problems.append(Problem(file, column, message, expected, rows, count, *words))
-
-    def notice(self, file: str, column: str | None, message: str) -> None:
-        """Record a notice."""
-        self.notices.append(Notice(file, column, message))
-
-    def format(self) -> str:
-        """Every problem and notice, one per line, then a summary line."""
-        lines = [p.format() for p in self.problems] + [n.format() for n in self.notices]
-        status = "OK" if self.ok else f"FAILED with {len(self.problems)} problem(s)"
-        lines.append(
-            f"{status}: {', '.join(self.files)}: {self.rows} rows, {self.incidents} incidents, "
-            f"{len(self.notices)} notice(s)"
-        )
-        return "\n".join(lines)
-
-
-class TelemetryValidationError(Exception):
-    """Raised by load_validated_telemetry when the data has problems; carries the report."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.format())
-        self.report = report
+# The report types live in training.problems (checks imports them too); validate re-exports them.
+__all__ = [
+    "MAX_ROWS_SHOWN",
+    "DataRequest",
+    "Notice",
+    "Problem",
+    "TelemetryData",
+    "TelemetryValidationError",
+    "ValidationReport",
+    "load_validated_telemetry",
+    "validate_files",
+    "validate_incident_records",
+    "validate_metrics_table",
+]
 
 
 def _map_columns(table: pa.Table, file: str, report: ValidationReport) -> None:
@@ -154,14 +69,25 @@ def _map_columns(table: pa.Table, file: str, report: ValidationReport) -> None:
                 "only the columns of docs/telemetry-schema.md (aliases: " + ", ".join(ALIASES) + ")",
             )
     present = set(report.column_map.values())
-    for name in REQUIRED_COLUMNS:
-        if name not in present:
-            report.problem(file, name, "required column is missing", COLUMNS_BY_NAME[name].expected())
+    if not present & {"epoch_time", "timestamp"}:
+        report.problem(
+            file, "epoch_time", "no time column (neither epoch_time nor timestamp)", "epoch_time or timestamp"
+        )
 
 
-def validate_metrics_table(table: pa.Table, file: str, report: ValidationReport | None = None) -> ValidationReport:
-    """Check an Arrow table of link samples against the schema; returns the (updated) report."""
+def validate_metrics_table(
+    table: pa.Table,
+    file: str,
+    report: ValidationReport | None = None,
+    request: DataRequest | None = None,
+    incidents: bool = False,
+) -> ValidationReport:
+    """Check an Arrow table of link samples against the schema and `request`; returns the (updated) report.
+
+    `incidents` says whether an incidents file comes with it (the reliability detector needs one).
+    """
     report = report if report is not None else ValidationReport()
+    request = request or DataRequest()
     report.files.append(file)
     report.rows = table.num_rows
     _map_columns(table, file, report)
@@ -171,6 +97,9 @@ def validate_metrics_table(table: pa.Table, file: str, report: ValidationReport 
         arrays[canonical] = array
         checks.check_column(array, COLUMNS_BY_NAME[canonical], source, file, report)
     checks.check_time_order(arrays, file, report)
+    if report.ok:  # the grid is inferred from readable, ordered stamps only
+        check_sampling(arrays, file, report, request.snap_tolerance)
+    check_models(arrays, file, report, request, incidents)
     return report
 
 
@@ -183,13 +112,15 @@ def validate_incident_records(
     checks.check_incidents(records, file, node_ids, report)
 
 
-def validate_files(metrics_path: Path | str, incidents_path: Path | str | None = None) -> ValidationReport:
-    """Validate a metrics file and optionally an incidents file; never raises for a data problem."""
-    return _read_and_validate(metrics_path, incidents_path)[0]
+def validate_files(
+    metrics_path: Path | str, incidents_path: Path | str | None = None, request: DataRequest | None = None
+) -> ValidationReport:
+    """Validate a metrics file and optionally an incidents file for `request`; never raises for a data problem."""
+    return _read_and_validate(metrics_path, incidents_path, request or DataRequest())[0]
 
 
 def _read_and_validate(
-    metrics_path: Path | str, incidents_path: Path | str | None
+    metrics_path: Path | str, incidents_path: Path | str | None, request: DataRequest
 ) -> tuple[ValidationReport, pa.Table | None, list[Any]]:
     """The validation report, with the metrics table and incident records it read (None / [] if unreadable)."""
     report = ValidationReport()
@@ -202,7 +133,7 @@ def _read_and_validate(
         report.problem(exc.path, None, exc.reason, "a readable, non-empty CSV or Parquet file of link samples")
         table = None
     if table is not None:
-        validate_metrics_table(table, str(metrics_path), report)
+        validate_metrics_table(table, str(metrics_path), report, request, incidents_path is not None)
         node_col = next((s for s, c in report.column_map.items() if c == "node_id"), None)
         if node_col is not None:
             node_ids = {str(v) for v in table.column(node_col).unique().to_pylist() if v is not None}
@@ -214,35 +145,80 @@ def _read_and_validate(
             report.problem(exc.path, None, exc.reason, "a JSON array of incident objects")
         else:
             validate_incident_records(records, str(incidents_path), node_ids, report)
+            users = [m.model for m in report.models if MODEL_DATA[m.model].incidents != "unused"]
+            if not users:
+                report.notice(str(incidents_path), None, "no chosen model uses incidents; the file is not needed")
     return report, table, records
 
 
 @dataclass
 class TelemetryData:
-    """Validated telemetry: canonical column names, UTC timestamps, incidents as a DataFrame."""
+    """Validated telemetry on its sample grid: canonical column names, UTC timestamps, incidents as a DataFrame.
+
+    Rows that were duplicates of a grid slot or off the grid are not in `metrics`; snapped rows carry
+    their grid stamp in both epoch_time and timestamp (report.sampling counts them).
+    """
 
     metrics: pd.DataFrame
     incidents: pd.DataFrame
     report: ValidationReport
+    selected: dict[str, tuple[Feature, ...]] = field(default_factory=dict)
 
-    @cached_property
+    @property
     def interval_s(self) -> float:
-        """Median spacing of consecutive samples within a link, in seconds (it sorts every row: computed once)."""
-        return infer_interval_s(self.metrics)
+        """The sample interval inferred at validation (training.sampling.infer_interval_s)."""
+        return self.report.sampling.interval_s if self.report.sampling is not None else 0.0
+
+    def sampling_counts(self) -> dict[str, float | int]:
+        """Interval, tolerance, rows snapped, duplicates and off-grid rows dropped, for reports."""
+        return self.report.sampling.counts() if self.report.sampling is not None else {}
+
+    def features(self, model: str) -> tuple[Feature, ...]:
+        """The features `model` trains on: chosen at validation (--features, or the columns present)."""
+        if model not in self.selected:
+            self.selected[model] = select_features(model, set(self.metrics.columns))
+        return self.selected[model]
 
 
-def load_validated_telemetry(metrics_path: Path | str, incidents_path: Path | str | None = None) -> TelemetryData:
+def _on_grid(metrics: pd.DataFrame, sampling: Sampling | None) -> pd.DataFrame:
+    """Both time columns, holding each row's grid stamp; rows the grid does not keep are left out."""
+    if sampling is None:
+        return metrics
+    changed = sampling.rows_snapped or not sampling.keep.all()
+    if changed:
+        metrics = metrics[sampling.keep].reset_index(drop=True)
+    seconds = sampling.seconds[sampling.keep]
+    if changed or "epoch_time" not in metrics or metrics["epoch_time"].dtype.kind == "f":
+        whole = sampling.interval_s >= 1 and bool(np.all(seconds == np.round(seconds)))
+        metrics["epoch_time"] = seconds.astype(np.int64) if whole else seconds
+    if changed or "timestamp" not in metrics:
+        metrics["timestamp"] = pd.to_datetime(np.round(seconds * 1e9).astype(np.int64), utc=True)
+    return metrics
+
+
+def load_validated_telemetry(
+    metrics_path: Path | str, incidents_path: Path | str | None = None, request: DataRequest | None = None
+) -> TelemetryData:
     """Validate, then load: the entry point training calls. Raises TelemetryValidationError on any problem.
 
-    Alias columns are renamed to their canonical names (their values are unchanged) and text
-    timestamps become pandas datetime64[ns, UTC]. Nothing is dropped or coerced.
+    Alias columns are renamed to their canonical names (their values are unchanged), text timestamps
+    become pandas datetime64[ns, UTC], and every series is put on its sample grid (training.sampling):
+    jittery stamps snapped, duplicates and off-grid rows dropped and counted. Nothing else is changed.
     """
-    report, table, records = _read_and_validate(metrics_path, incidents_path)  # each file read once
+    request = request or DataRequest()
+    report, table, records = _read_and_validate(metrics_path, incidents_path, request)  # each file read once
     if not report.ok or table is None:
         raise TelemetryValidationError(report)
     table = table.rename_columns([report.column_map[n] for n in table.column_names])
     metrics = table.to_pandas()
-    metrics["timestamp"] = pd.to_datetime(metrics["timestamp"], utc=True, format="ISO8601")
+    if "timestamp" in metrics:
+        metrics["timestamp"] = pd.to_datetime(metrics["timestamp"], utc=True, format="ISO8601")
+    metrics = _on_grid(metrics, report.sampling)
     for name in (c.name for c in COLUMNS_BY_NAME.values() if c.kind == "string"):
-        metrics[name] = metrics[name].astype(str)
-    return TelemetryData(metrics, incidents_frame(records), report)
+        if name in metrics:
+            metrics[name] = metrics[name].astype(str)
+    columns = set(metrics.columns)
+    selected = {
+        m.model: select_features(m.model, columns, request.features.get(m.model)) for m in report.models if m.can_train
+    }
+    return TelemetryData(metrics, incidents_frame(records), report, selected)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
+
+from training.sampling import segment_counts
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,8 @@ class Windows:
     """Windows of `steps` consecutive rows and the row that follows each (the target row).
 
     `inputs` is [n, steps, features]; `target_rows` indexes the sorted frame the windows came from;
-    `dropped_incomplete` counts windows left out because a value was missing (reported, not hidden).
+    `dropped_incomplete` counts windows left out because a value was missing, `gaps` the segments
+    (runs without a gap), those too short for a window and the windows gaps cost (reported, not hidden).
     """
 
     inputs: np.ndarray
@@ -23,6 +26,11 @@ class Windows:
     last_rows: np.ndarray
     frame: pd.DataFrame
     dropped_incomplete: int
+    gaps: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Windows left out and why, for the report's split counts."""
+        return {"missing_value_windows": self.dropped_incomplete} | self.gaps
 
 
 def sort_by_group_time(frame: pd.DataFrame, group_columns: Sequence[str]) -> pd.DataFrame:
@@ -45,11 +53,12 @@ def make_windows(
     """
     span = steps + 1 if with_target else steps
     n = len(frame)
-    if n < span:
-        empty = np.zeros((0, steps, len(feature_columns)), dtype=np.float32)
-        return Windows(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), frame, 0)
     group_codes = frame.groupby(list(group_columns), sort=False).ngroup().to_numpy()
     times = frame["epoch_time"].to_numpy(dtype=np.float64)
+    gaps = _gap_counts(group_codes, times, interval_s, span)
+    if n < span:
+        empty = np.zeros((0, steps, len(feature_columns)), dtype=np.float32)
+        return Windows(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), frame, 0, gaps)
     start = np.arange(n - span + 1)
     last = start + span - 1
     same_group = group_codes[start] == group_codes[last]
@@ -68,4 +77,15 @@ def make_windows(
         last_rows=(valid + steps - 1)[complete],
         frame=frame,
         dropped_incomplete=int((~complete).sum()),
+        gaps=gaps,
     )
+
+
+def _gap_counts(group_codes: np.ndarray, times: np.ndarray, interval_s: float, span: int) -> dict[str, int]:
+    """segment_counts of a sorted frame: slots counted from each group's first stamp."""
+    if not len(times) or interval_s <= 0:
+        return {"segments": 0, "segments_too_short": 0, "windows_dropped_at_gaps": 0}
+    first = np.r_[True, group_codes[1:] != group_codes[:-1]]
+    origin = times[np.flatnonzero(first)][np.cumsum(first) - 1]
+    slots = np.round((times - origin) / interval_s).astype(np.int64)
+    return segment_counts(group_codes.astype(np.int64), slots, span)

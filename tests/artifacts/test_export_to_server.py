@@ -33,7 +33,13 @@ from training.export_keras import (  # noqa: E402
     no_decisions,
     threshold_decisions,
 )
-from training.features import COMPRESSION_FEATURES, CONSENSUS_FEATURE, RELIABILITY_FEATURES  # noqa: E402
+from training.features import (  # noqa: E402
+    COMPRESSION_FEATURES,
+    CONSENSUS_FEATURE,
+    RELIABILITY_FEATURES,
+    feature_indices,
+    select_features,
+)
 from training.metrics import Evaluation, Target  # noqa: E402
 from training.publish import publish  # noqa: E402
 from training.tasks import bandwidth, compression, consensus, reliability  # noqa: E402
@@ -68,7 +74,7 @@ def _trained(task: object, onnx_model: object, parity: object, x: np.ndarray, **
 
 def _bandwidth() -> TrainedModel:
     """The default kind: throughput history only, persistence plus a calibrated correction."""
-    features = bandwidth.chosen_features()
+    features = select_features("bandwidth_predictor", {"throughput_mbps"})
     throughput = RNG.lognormal(6, 1, (64, 1)) * RNG.lognormal(0, 0.1, (64, bandwidth.STEPS + 1))
     x, next_mbps = throughput[:, :-1, None].astype(np.float32), throughput[:, -1]
     model = arch.bandwidth_model(bandwidth.STEPS, 1, arch.BandwidthArch(lstm_units=(4, 4), dense_units=4))
@@ -90,7 +96,9 @@ def _bandwidth() -> TrainedModel:
 def _compression() -> TrainedModel:
     x = (RNG.random((64, 6)) * [1000, 100, 3, 10, 1, 1000] + [1, 1, 1, 1, 0, 1]).astype(np.float32)
     x[:, 2] = np.round(x[:, 2])
-    pre = Preprocessor(compression.LOG1P_FEATURES, compression.CATEGORIES).fit(x)
+    log1p = feature_indices(COMPRESSION_FEATURES, compression.LOG1P_FEATURES)
+    categories = {j: compression.CATEGORIES[f.name] for j, f in enumerate(COMPRESSION_FEATURES) if f.categories}
+    pre = Preprocessor(log1p, categories).fit(x)
     model = arch.compression_model(5 + 4, arch.CompressionArch(dense_units=(8,)))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(pre.apply(tf.constant(x)), RNG.integers(0, compression.LEVELS, len(x)), epochs=1, verbose=0)
@@ -107,7 +115,7 @@ def _reliability() -> TrainedModel:
     x = RNG.lognormal(0, 1, (300, len(RELIABILITY_FEATURES))).astype(np.float32)
     x[:, 0] = 100 - np.minimum(x[:, 0], 50)  # uptime_pct
     x[:, 1:3] = np.minimum(x[:, 1:3] / 100, 1)  # failure and packet loss ratios
-    prep = ForestPreprocessing(reliability.LOG1P_FEATURES)
+    prep = ForestPreprocessing(feature_indices(RELIABILITY_FEATURES, reliability.LOG1P_FEATURES))
     forest = IsolationForest(n_estimators=10, random_state=0).fit(prep.transform(x))
     model = forest_to_onnx(forest, 0.6, prep)
     return _trained(

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 EXPECTED_IO = {
     "bandwidth_predictor": (
         "link_samples",
-        [None, 10, 1],  # throughput history only: the default features
+        [None, 10, 7],  # every bandwidth feature: the synthetic data has all their columns
         ["predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps", "confidence"],
     ),
     "compression_selector": ("compression_features", [None, 6], ["level_probabilities", "level"]),
@@ -155,10 +155,11 @@ def test_scaler_is_fit_on_the_training_split_only(tmp_path: Path) -> None:
     version = next(p for p in (tmp_path / "m" / "compression_selector").iterdir() if not p.name.startswith("."))
     exported_mean = read_manifest(version).audit_constants["preprocessing"]["mean"]
     data = load_validated_telemetry(metrics, incidents)
-    x, usable = _dataset(data)
+    features = data.features("compression_selector")
+    x, usable = _dataset(data, features)
     train = usable & (temporal_split(data.metrics, ("node_id", "peer_id")) == TRAIN)
-    throughput = 0  # the first compression feature, scaled after log1p
-    assert throughput in LOG1P_FEATURES
+    throughput = [f.name for f in features].index("throughput_mbps")  # scaled after log1p
+    assert "throughput_mbps" in LOG1P_FEATURES
     train_mean = np.log1p(x[train, throughput].astype(np.float64)).mean()
     all_mean = np.log1p(x[usable, throughput].astype(np.float64)).mean()
     assert exported_mean[throughput] == pytest.approx(train_mean, rel=1e-4)
@@ -184,6 +185,7 @@ def test_reliability_without_incidents_fails_with_a_clear_message(
 ) -> None:
     _, _, metrics, _, _ = trained
     code = _train(metrics, None, tmp_path / "m", tmp_path / "r", "--models", "reliability_detector")
-    assert code == 1
-    assert "pass --incidents-path" in capsys.readouterr().err
+    assert code == 2  # refused at validation, before any training
+    err = capsys.readouterr().err
+    assert "reliability_detector needs incidents" in err and "--incidents-path" in err
     assert not (tmp_path / "m" / "reliability_detector").exists()

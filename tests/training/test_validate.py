@@ -12,6 +12,7 @@ import pytest
 from training.cli import main
 from training.datagen import DatagenConfig, write_dataset
 from training.validate import (
+    DataRequest,
     Problem,
     TelemetryValidationError,
     ValidationReport,
@@ -52,11 +53,23 @@ def test_valid_file_passes(source: Path) -> None:
     assert main(["validate", str(source / "metrics_train.parquet")]) == 0
 
 
-def test_missing_column(text_frame: pd.DataFrame, tmp_path: Path) -> None:
-    path = _write(text_frame.drop(columns=["rtt_ms"]), tmp_path / "m.csv")
-    problem = _only(validate_files(path), "rtt_ms", "required column is missing")
+def test_missing_core_column_of_a_chosen_model(text_frame: pd.DataFrame, tmp_path: Path) -> None:
+    path = _write(text_frame.drop(columns=["throughput_mbps"]), tmp_path / "m.csv")
+    problem = _only(
+        validate_files(path, request=DataRequest(models=("bandwidth_predictor",))),
+        "throughput_mbps",
+        "column needed by bandwidth_predictor is missing",
+    )
     assert problem.file == str(path)
-    assert "> 0" in problem.expected and "ms" in problem.expected
+    assert ">= 0" in problem.expected and "Mbps" in problem.expected
+
+
+def test_missing_optional_column_is_reported_not_rejected(text_frame: pd.DataFrame, tmp_path: Path) -> None:
+    report = validate_files(_write(text_frame.drop(columns=["rtt_ms"]), tmp_path / "m.csv"))
+    assert report.ok, report.format()
+    bandwidth = next(m for m in report.models if m.model == "bandwidth_predictor")
+    assert bandwidth.can_train and "rtt_ms" not in bandwidth.features and bandwidth.absent == ("rtt_ms",)
+    assert "optional features absent: rtt_ms" in report.format()
 
 
 def test_unknown_column(text_frame: pd.DataFrame, tmp_path: Path) -> None:

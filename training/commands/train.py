@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from training.commands.validate import add_data_arguments, data_request
 from training.tasks import MODEL_NAMES
 
 EXIT_OK, EXIT_DATA, EXIT_MISSED = 0, 2, 3
@@ -60,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3,
         help="versions kept per model in --output-dir after publishing (older ones are deleted)",
     )
+    add_data_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
 
 
@@ -73,8 +75,12 @@ def run(args: argparse.Namespace) -> int:
     from training.tasks.common import TrainSettings
     from training.validate import TelemetryValidationError, load_validated_telemetry
 
+    request = data_request(args, tuple(args.models))
+    if isinstance(request, str):
+        print(f"train: {request}", file=sys.stderr)
+        return EXIT_DATA
     try:
-        data = load_validated_telemetry(args.data_path, args.incidents_path)
+        data = load_validated_telemetry(args.data_path, args.incidents_path, request)
     except TelemetryValidationError as exc:
         print(exc.report.format(), file=sys.stderr)
         print("training stopped: the data has problems (see above)", file=sys.stderr)
@@ -100,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         args.parallel,
         args.strict,
         max(args.keep_versions, 1),
+        request,
     )
     outcomes = run_pipeline(config, data)
     entries = [o.entry for o in outcomes if o.entry]
@@ -108,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         "data_path": str(args.data_path),
         "incidents_path": str(args.incidents_path),
         "rows": len(data.metrics),
+        # Rows snapped to the sample grid, duplicates and off-grid rows dropped; windows lost to gaps are per model.
+        "sampling": data.sampling_counts(),
+        "features": {name: [f.name for f in data.features(name)] for name in args.models},
         "seed": args.seed,
         "epochs": args.epochs,
         "strict": args.strict,

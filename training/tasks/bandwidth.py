@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from training import forecast
-from training.features import BANDWIDTH_FEATURES, Feature, frame_with_features
+from training.features import Feature, features_from_manifest, frame_with_features
 from training.metrics import Evaluation, Target, regression_metrics
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
 from training.tasks.common import (
@@ -31,10 +31,7 @@ from training.windows import Windows, make_windows, sort_by_group_time
 
 NAME = "bandwidth_predictor"
 STEPS = 10
-CORE_FEATURE = "throughput_mbps"
-# The default set uses throughput history only: real feeds often carry nothing else, and a model that
-# needs RTT or cwnd at serving would be driven by whatever an operator invents for them.
-DEFAULT_FEATURES: tuple[str, ...] = (CORE_FEATURE,)
+CORE_FEATURE = "throughput_mbps"  # the only core feature (training.features.MODEL_DATA)
 LOG1P_COLUMNS = ("rtt_ms", "jitter_ms", "packet_loss_ratio", "congestion_window_segments")  # heavy-tailed extras
 TREND_SHARE = 0.03  # clean trends and steady levels mixed into the training windows (forecast.trend_windows)
 EWMA_ALPHA = 0.5
@@ -59,19 +56,6 @@ OUTPUTS = [
         "description": "1 - (upper - lower) / (2 * predicted), clipped to 0-1",
     },
 ]
-
-
-def chosen_features(names: tuple[str, ...] = DEFAULT_FEATURES) -> tuple[Feature, ...]:
-    """The features a version uses, in BANDWIDTH_FEATURES order; throughput history is required."""
-    known = {f.name: f for f in BANDWIDTH_FEATURES}
-    unknown = [n for n in names if n not in known]
-    if unknown or CORE_FEATURE not in names:
-        raise ValueError(
-            f"bandwidth_predictor features {list(names)}: "
-            + (f"unknown {unknown}; " if unknown else "")
-            + f"{CORE_FEATURE} is required; known: {list(known)}"
-        )
-    return tuple(f for f in BANDWIDTH_FEATURES if f.name in names)
 
 
 def link_windows(data: TelemetryData, features: tuple[Feature, ...]) -> tuple[Windows, np.ndarray, np.ndarray]:
@@ -173,7 +157,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
 
     started = time.perf_counter()
     seed_everything(settings.seed)
-    features = chosen_features()
+    features = data.features(NAME)
     windows, target, kinds = link_windows(data, features)
     split = temporal_split(windows.frame, ("node_id", "peer_id"))[windows.target_rows]
     x = windows.inputs
@@ -248,7 +232,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         constants=constants,
         parity=exported.parity,
         latency_us=exported.latency_us,
-        split_counts=split_counts(split) | {"missing_value_windows": windows.dropped_incomplete},
+        split_counts=split_counts(split) | windows.counts(),
         history=history,
         plots=plots,
         example_input=x[test][:1],
@@ -258,7 +242,6 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
 
 def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
     """Re-evaluate an exported predictor on other telemetry (every window is test), with its own features."""
-    names = tuple(f["name"] for f in manifest["inputs"][0]["features"])
-    features = chosen_features(names)
+    features = features_from_manifest(NAME, manifest)
     windows, target, kinds = link_windows(data, features)
     return _evaluate(_throughput(windows.inputs, features), target, run_onnx(onnx_bytes, windows.inputs), kinds)

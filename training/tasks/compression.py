@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from training.compression_oracle import REFERENCE_LEVEL, ZstdCurves, oracle_levels, throughput_gain
-from training.features import COMPRESSION_FEATURES, feature_matrix
+from training.features import Feature, feature_indices, feature_matrix, features_from_manifest
 from training.metrics import Evaluation, Target
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
 from training.tasks.common import (
@@ -24,32 +24,42 @@ from training.validate import TelemetryData
 
 NAME = "compression_selector"
 LEVELS = 10
-LOG1P_FEATURES = (0, 1, 3, 5)  # throughput, rtt, compression ratio, AMST rate: positive, heavy-tailed
-CATEGORIES: dict[int, tuple[int, ...]] = {2: (1, 2, 3, 4)}  # link_type enum codes
+# By feature name, so a model trained on a subset of the features finds them at their positions in it.
+LOG1P_FEATURES = ("throughput_mbps", "rtt_ms", "hde_compression_ratio", "amst_transfer_rate_mbps")  # heavy-tailed
+CATEGORIES: dict[str, tuple[int, ...]] = {"link_type": (1, 2, 3, 4)}  # enum codes
 OUTPUTS = [
     {"name": "level_probabilities", "dtype": "float32", "unit": "probability 0-1", "description": "per level 0-9"},
     {"name": "level", "dtype": "int64", "unit": "level 0-9", "description": "argmax of level_probabilities"},
 ]
 
 
-def _dataset(data: TelemetryData) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and which are complete (the compression columns are optional in the schema)."""
-    missing = [f.column for f in COMPRESSION_FEATURES if f.column not in data.metrics.columns]
+def _dataset(data: TelemetryData, features: tuple[Feature, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and which are complete (missing values are counted, never imputed)."""
+    missing = [f.column for f in features if f.column not in data.metrics.columns]
     if missing:
-        raise ValueError(f"compression_selector needs the optional columns {missing}, which the data lacks")
-    x = feature_matrix(data.metrics, COMPRESSION_FEATURES)
+        raise ValueError(f"compression_selector needs the columns {missing}, which the data lacks")
+    x = feature_matrix(data.metrics, features)
     return x, np.isfinite(x).all(axis=1)
 
 
-def _evaluate(x: np.ndarray, levels: np.ndarray, curves: ZstdCurves, target: float) -> Evaluation:
-    oracle = oracle_levels(x, curves)
-    gain = throughput_gain(levels, x, curves)
+def oracle_inputs(x: np.ndarray, features: tuple[Feature, ...]) -> dict[str, np.ndarray]:
+    """The oracle's inputs (core features: throughput, HDE ratio, delta hit ratio) by name, from feature rows."""
+    names = [f.name for f in features]
+    return {n: x[:, names.index(n)] for n in ("throughput_mbps", "hde_compression_ratio", "hde_delta_hit_ratio")}
+
+
+def _evaluate(
+    x: np.ndarray, levels: np.ndarray, curves: ZstdCurves, target: float, features: tuple[Feature, ...]
+) -> Evaluation:
+    inputs = oracle_inputs(x, features)
+    oracle = oracle_levels(inputs, curves)
+    gain = throughput_gain(levels, inputs, curves)
     fixed = np.full_like(oracle, REFERENCE_LEVEL)
     metrics = {
         "accuracy_vs_oracle": float((levels == oracle).mean()),
         "within_one_level": float((np.abs(levels - oracle) <= 1).mean()),
     } | gain
-    fixed_gain = throughput_gain(fixed, x, curves)
+    fixed_gain = throughput_gain(fixed, inputs, curves)
     baseline = {"accuracy_vs_oracle": float((fixed == oracle).mean()), **fixed_gain}
     return Evaluation(
         NAME,
@@ -95,27 +105,31 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     started = time.perf_counter()
     seed_everything(settings.seed)
     curves = ZstdCurves.load()
-    x, usable = _dataset(data)
+    features = data.features(NAME)
+    x, usable = _dataset(data, features)
     split = np.where(usable, temporal_split(data.metrics, ("node_id", "peer_id")), -1)
     labels = np.zeros(len(x), dtype=np.int64)
-    labels[usable] = oracle_levels(x[usable], curves)
+    labels[usable] = oracle_levels(oracle_inputs(x[usable], features), curves)
     # a small, fast model: more rows
     tr = sample_rows(np.flatnonzero(split == TRAIN), 4 * settings.max_train_windows, settings.seed)
     va = sample_rows(np.flatnonzero(split == VALIDATION), settings.max_train_windows // 4, settings.seed)
     share = np.bincount(labels[tr], minlength=LEVELS) / max(len(tr), 1)
     progress(
         NAME,
-        f"{int(usable.sum())} rows ({int((~usable).sum())} with a missing value left out); "
+        f"{int(usable.sum())} rows on {', '.join(f.name for f in features)} "
+        f"({int((~usable).sum())} with a missing value left out); "
         f"oracle level shares on train: " + " ".join(f"{k}:{s:.2f}" for k, s in enumerate(share)),
     )
-    preprocessor = Preprocessor(log1p_features=LOG1P_FEATURES, categories=CATEGORIES).fit(x[tr])
+    categories = {j: CATEGORIES[f.name] for j, f in enumerate(features) if f.name in CATEGORIES}
+    preprocessor = Preprocessor(log1p_features=feature_indices(features, LOG1P_FEATURES), categories=categories)
+    preprocessor.fit(x[tr])
     model, history = _fit(x[tr], labels[tr], x[va], labels[va], preprocessor, settings)
-    serve = compression_serving_function(model, preprocessor)
+    serve = compression_serving_function(model, preprocessor, n_features=len(features))
     test = np.flatnonzero(split == TEST)
     exported = export_serving_function(serve, x[test[:2000]], level_decisions)
     onnx_bytes = exported.onnx_model.SerializeToString()
     out = run_onnx(onnx_bytes, x[test])
-    evaluation = _evaluate(x[test], out["level"].astype(np.int64), curves, settings.target_accuracy)
+    evaluation = _evaluate(x[test], out["level"].astype(np.int64), curves, settings.target_accuracy, features)
     plots: dict[str, str] = {}
     if settings.plots_dir is not None:
         from training import plots as p
@@ -134,8 +148,8 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         description="Dense 64/32/16 (dropout) -> softmax over levels 0-9, trained on a measured-zstd oracle.",
         onnx_bytes=onnx_bytes,
         input_name="compression_features",
-        input_shape=[None, len(COMPRESSION_FEATURES)],
-        features=[f.manifest_entry() for f in COMPRESSION_FEATURES],
+        input_shape=[None, len(features)],
+        features=[f.manifest_entry() for f in features],
         outputs=OUTPUTS,
         evaluation=evaluation,
         constants={"preprocessing": preprocessor.to_manifest(), "oracle_level_share_train": share.tolist()},
@@ -151,11 +165,13 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
 
 def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
     """Re-evaluate an exported selector on other telemetry (every row is test)."""
-    x, usable = _dataset(data)
+    features = features_from_manifest(NAME, manifest)
+    x, usable = _dataset(data, features)
     out = run_onnx(onnx_bytes, x[usable])
     return _evaluate(
         x[usable],
         out["level"].astype(np.int64),
         ZstdCurves.load(),
         float(manifest["targets"]["accuracy_vs_oracle"]["value"]),
+        features,
     )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.features import CONSENSUS_FEATURE
+from training.features import CONSENSUS_FEATURE, MODEL_DATA
 from training.metrics import Evaluation, Target, binary_metrics, pr_auc
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
 from training.tasks.common import (
@@ -25,7 +25,7 @@ from training.validate import TelemetryData
 from training.windows import Windows, make_windows, sort_by_group_time
 
 NAME = "consensus_latency"
-STEPS = 20
+STEPS = MODEL_DATA[NAME].window_steps
 THRESHOLD_PERCENTILE = 98.0  # of reconstruction error on normal validation windows
 OUTPUTS = [
     {
@@ -45,7 +45,7 @@ def _quorum_incident_labels(metrics: pd.DataFrame, incidents: pd.DataFrame, inte
     member), and the nodes a node links to are its cluster mates plus a few others, so the label is
     the incident window join widened from the node to its linked peers.
     """
-    if not len(incidents):
+    if not len(incidents) or "peer_id" not in metrics:  # without links, only the node's own incidents
         return incident_labels(metrics, incidents, interval_s)
     links = metrics[["node_id", "peer_id"]].drop_duplicates()
     # Each peer's incidents, re-homed onto every node that links to that peer, joined in one pass.
@@ -199,7 +199,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         },
         parity=exported.parity,
         latency_us=exported.latency_us,
-        split_counts=split_counts(split) | {"missing_value_windows": windows.dropped_incomplete},
+        split_counts=split_counts(split) | windows.counts(),
         history=history,
         plots=plots,
         example_input=x[test][:1],

@@ -6,14 +6,21 @@ import time
 
 import numpy as np
 
-from training.features import RELIABILITY_FEATURES, feature_matrix
+from training.features import Feature, feature_indices, feature_matrix, features_from_manifest
 from training.metrics import Evaluation, Target, binary_metrics, pr_auc, threshold_for_best_f1, threshold_for_recall
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
 from training.tasks.common import TrainedModel, TrainSettings, incident_labels, progress, run_onnx
 from training.validate import TelemetryData
 
 NAME = "reliability_detector"
-LOG1P_FEATURES = (1, 2, 3, 4, 5)  # failure, loss, retransmits, burn rate, rtt: heavy right tails
+# By feature name, so a model trained on a subset of the features finds them at their positions in it.
+LOG1P_FEATURES = (
+    "failure_ratio",
+    "packet_loss_ratio",
+    "retransmits_count",
+    "error_budget_burn_rate",
+    "rtt_ms",
+)  # heavy right tails
 OUTPUTS = [
     {
         "name": "anomaly_score",
@@ -25,9 +32,9 @@ OUTPUTS = [
 ]
 
 
-def _dataset(data: TelemetryData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dataset(data: TelemetryData, features: tuple[Feature, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Feature rows, incident labels, and rows usable (no missing value: counted, never imputed)."""
-    x = feature_matrix(data.metrics, RELIABILITY_FEATURES)
+    x = feature_matrix(data.metrics, features)
     labels = incident_labels(data.metrics, data.incidents, data.interval_s)
     return x, labels, np.isfinite(x).all(axis=1)
 
@@ -35,10 +42,10 @@ def _dataset(data: TelemetryData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class ZScoreRule:
     """Baseline: the largest per-feature |z| against normal training rows, after the same log1p."""
 
-    def __init__(self, x_normal: np.ndarray) -> None:
+    def __init__(self, x_normal: np.ndarray, log1p: tuple[int, ...]) -> None:
         from training.export_forest import ForestPreprocessing  # onnx and scikit-learn: not at CLI start-up
 
-        self.prep = ForestPreprocessing(LOG1P_FEATURES)
+        self.prep = ForestPreprocessing(log1p)
         t = self.prep.transform(x_normal).astype(np.float64)
         self.mean, self.std = t.mean(axis=0), np.maximum(t.std(axis=0), 1e-9)
 
@@ -80,16 +87,19 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     from training.export_forest import ForestPreprocessing, check_forest_parity, forest_latency_us, forest_to_onnx
 
     started = time.perf_counter()
-    x, labels, usable = _dataset(data)
+    features = data.features(NAME)
+    log1p = feature_indices(features, LOG1P_FEATURES)
+    x, labels, usable = _dataset(data, features)
     split = temporal_split(data.metrics, ("node_id", "peer_id"))
     split = np.where(usable, split, -1)
     fit_rows = (split == TRAIN) & ~labels
     progress(
         NAME,
-        f"fitting IsolationForest(100) on {int(fit_rows.sum())} normal training rows "
+        f"fitting IsolationForest(100) on {int(fit_rows.sum())} normal training rows of "
+        f"{', '.join(f.name for f in features)} "
         f"({int((~usable).sum())} rows with a missing value left out)",
     )
-    prep = ForestPreprocessing(LOG1P_FEATURES)
+    prep = ForestPreprocessing(log1p)
     forest = IsolationForest(n_estimators=100, contamination="auto", max_samples="auto", random_state=settings.seed)
     forest.fit(prep.transform(x[fit_rows]))
     val = split == VALIDATION
@@ -100,7 +110,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         )
     val_score = -forest.score_samples(prep.transform(x[val]))
     threshold = choose_threshold(labels[val], val_score, settings)
-    baseline = ZScoreRule(x[fit_rows])
+    baseline = ZScoreRule(x[fit_rows], log1p)
     baseline_threshold = choose_threshold(labels[val], baseline.score(x[val]), settings)
     model = forest_to_onnx(forest, threshold, prep)
     test = split == TEST
@@ -140,8 +150,8 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         description="IsolationForest(100 trees) over a node's reliability metrics; score 0-1 with a flag.",
         onnx_bytes=onnx_bytes,
         input_name="node_metrics",
-        input_shape=[None, len(RELIABILITY_FEATURES)],
-        features=[f.manifest_entry() for f in RELIABILITY_FEATURES],
+        input_shape=[None, len(features)],
+        features=[f.manifest_entry() for f in features],
         outputs=OUTPUTS,
         evaluation=evaluation,
         thresholds={"anomaly_score": threshold},
@@ -160,10 +170,12 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
 
 def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
     """Re-evaluate an exported detector on other telemetry (every row is test)."""
-    x, labels, usable = _dataset(data)
+    features = features_from_manifest(NAME, manifest)
+    x, labels, usable = _dataset(data, features)
     out = run_onnx(onnx_bytes, x[usable])
     normal = ~labels[usable]
-    baseline = ZScoreRule(x[usable][normal])  # fit on this data's normal rows: a generous baseline
+    # Fit on this data's normal rows: a generous baseline.
+    baseline = ZScoreRule(x[usable][normal], feature_indices(features, LOG1P_FEATURES))
     base_threshold = float(manifest["constants"]["baseline_zscore_threshold"])
     return _evaluate(
         labels[usable],

@@ -63,9 +63,10 @@ def test_named_columns_with_a_series_column_convert_each_unit(tmp_path: Path, ru
     np.testing.assert_allclose(frame["rtt_ms"], [10.0, 20.0, 500.0, 250.0])
     np.testing.assert_allclose(frame["packet_loss_ratio"], [0.0, 0.01, 0.5, 1.0])
     assert manifest["files"][0]["rows_out_of_order_sorted"] == 1
-    # What validate still says is only about the columns this source does not have.
+    # RTT and loss alone feed no model: validate says which columns each one lacks.
     report = validate_files(out)
-    assert all("required column is missing" in p.message for p in report.problems), report.format()
+    assert not report.ok and "no model can train on this file" in report.format()
+    assert "MODEL bandwidth_predictor: cannot train: column throughput_mbps missing" in report.format()
 
 
 @pytest.mark.parametrize(
@@ -123,4 +124,4 @@ def test_converted_whole_numbers_stay_integers(tmp_path: Path, run_import: Run) 
     frame, _ = read_outputs(out)
     assert frame["bytes_tx"].dtype == np.int64 and frame["bytes_tx"].tolist() == [1500, 2000]
     report = validate_files(out)
-    assert all("required column is missing" in p.message for p in report.problems), report.format()
+    assert not report.ok and "no model can train on this file" in report.format()
