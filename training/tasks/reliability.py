@@ -119,7 +119,10 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         )
     val_score = -forest.score_samples(prep.transform(x[val]))
     threshold = choose_threshold(labels[val], val_score, settings)
-    rules = {"zscore_rule": ZScoreRule(x[fit_rows]), "robust_mad_rule": RobustMadRule(x[fit_rows])}
+    rules: dict[str, ZScoreRule | RobustMadRule] = {
+        "zscore_rule": ZScoreRule(x[fit_rows]),
+        "robust_mad_rule": RobustMadRule(x[fit_rows]),
+    }
     rule_thresholds = {n: choose_threshold(labels[val], rule.score(x[val]), settings) for n, rule in rules.items()}
     model = forest_to_onnx(forest, threshold, prep)
     test = split == TEST
@@ -167,6 +170,8 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
             "preprocessing": prep.to_manifest(),
             "baseline_zscore_threshold": rule_thresholds["zscore_rule"],
             "baseline_robust_mad_threshold": rule_thresholds["robust_mad_rule"],
+            # p25/p50/p75 of each feature over normal training rows (raw units): what a healthy node looks like
+            "normal_feature_quartiles": np.percentile(x[fit_rows], [25, 50, 75], axis=0).tolist(),
         },
         parity=parity,
         latency_us={
@@ -186,7 +191,7 @@ def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluati
     out = run_onnx(onnx_bytes, x[usable])
     normal = ~labels[usable]
     # The rules are fit on this data's normal rows (a generous baseline); their thresholds travel in the manifest.
-    rules = {
+    rules: dict[str, tuple[ZScoreRule | RobustMadRule, str]] = {
         "zscore_rule": (ZScoreRule(x[usable][normal]), "baseline_zscore_threshold"),
         "robust_mad_rule": (RobustMadRule(x[usable][normal]), "baseline_robust_mad_threshold"),
     }
