@@ -220,16 +220,37 @@ def compression_serving_function(model: keras.Model, preprocessor: Preprocessor,
     return serve
 
 
+def _median_of_last_axis(values: tf.Tensor, steps: int) -> tf.Tensor:
+    """Median over the last axis of fixed length `steps` (mean of the two middle values when even)."""
+    ordered = tf.math.top_k(values, k=steps, sorted=True).values  # descending
+    return 0.5 * (ordered[:, (steps - 1) // 2] + ordered[:, steps // 2])
+
+
 def consensus_serving_function(
-    model: keras.Model, preprocessor: Preprocessor, threshold: float, window_steps: int = 20
+    model: keras.Model, shape_floor: float, threshold: float, level_threshold_ms: float, window_steps: int = 20
 ) -> Any:
-    """consensus_latencies_ms [N,20] -> reconstruction_error [N] (MSE, scaled space), is_high_latency [N]."""
+    """consensus_latencies_ms [N,20] -> reconstruction_error, level_ms, is_high_latency [N].
+
+    The window's level is its median (ms). The autoencoder sees the window's shape only: log(1 + x) minus
+    log(1 + level), over the window's own spread (1.4826 x the median absolute deviation of the logs),
+    floored at `shape_floor` (the typical spread of normal training windows). A steady window is all
+    zeros at any level, and a series that is noisier than the training data is judged against its own
+    noise. The flag is shape OR level: reconstruction_error > threshold, or level_ms > level_threshold_ms.
+    """
 
     @tf.function(input_signature=_signature("consensus_latencies_ms", (window_steps,)))
     def serve(consensus_latencies_ms: tf.Tensor) -> dict[str, tf.Tensor]:
-        scaled = preprocessor.apply(consensus_latencies_ms[..., None])
-        error = tf.reduce_mean(tf.square(model(scaled, training=False) - scaled), axis=[1, 2])
-        return {"reconstruction_error": error, "is_high_latency": error > np.float32(threshold)}
+        ms = tf.maximum(consensus_latencies_ms, 0.0)
+        level_ms = _median_of_last_axis(ms, window_steps)
+        centred = tf.math.log(1.0 + ms) - tf.math.log(1.0 + level_ms)[:, None]
+        spread = 1.4826 * _median_of_last_axis(tf.abs(centred), window_steps)
+        shape = (centred / tf.maximum(spread, np.float32(shape_floor))[:, None])[..., None]
+        error = tf.reduce_mean(tf.square(model(shape, training=False) - shape), axis=[1, 2])
+        return {
+            "reconstruction_error": error,
+            "level_ms": level_ms,
+            "is_high_latency": tf.logical_or(error > np.float32(threshold), level_ms > np.float32(level_threshold_ms)),
+        }
 
     return serve
 

@@ -23,9 +23,20 @@ class Target:
         return {">=": measured >= self.value, ">": measured > self.value, "<": measured < self.value}[self.op]
 
 
+def beats(model: dict[str, float], baseline: dict[str, float], metric: str, higher_is_better: bool = True) -> bool:
+    """Whether the model is strictly better than a baseline on `metric` (a NaN on either side never is)."""
+    mine, theirs = model.get(metric, float("nan")), baseline.get(metric, float("nan"))
+    if not (np.isfinite(mine) and np.isfinite(theirs)):
+        return False
+    return bool(mine > theirs) if higher_is_better else bool(mine < theirs)
+
+
 @dataclass
 class Evaluation:
-    """A model's test metrics, the targets they are held to and the baselines on the same rows."""
+    """A model's test metrics, the targets they are held to and the baselines on the same rows.
+
+    With `primary_metric` set and `beats_baselines` left empty, each baseline is compared on that metric.
+    """
 
     model: str
     metrics: dict[str, float]
@@ -33,6 +44,15 @@ class Evaluation:
     baselines: dict[str, dict[str, float]]  # baseline name -> its metrics
     beats_baselines: dict[str, bool] = field(default_factory=dict)  # baseline name -> model is better
     notes: list[str] = field(default_factory=list)
+    primary_metric: str = ""  # the metric "beats a baseline" compares; "" when beats_baselines is given
+    higher_is_better: bool = True  # direction of the primary metric
+
+    def __post_init__(self) -> None:
+        if self.primary_metric and not self.beats_baselines:
+            self.beats_baselines = {
+                name: beats(self.metrics, values, self.primary_metric, self.higher_is_better)
+                for name, values in self.baselines.items()
+            }
 
     def target_table(self) -> dict[str, dict[str, Any]]:
         """metric -> {op, value, measured, met}, for manifest.json and reports."""
@@ -47,9 +67,18 @@ class Evaluation:
         }
 
     @property
+    def targets_met(self) -> bool:
+        """Every target of the design met (reported; it does not gate publishing)."""
+        return all(v["met"] for v in self.target_table().values())
+
+    @property
     def passed(self) -> bool:
-        """All targets met and every baseline beaten."""
-        return all(v["met"] for v in self.target_table().values()) and all(self.beats_baselines.values())
+        """The strict rule: the model beats every one of its baselines (and has at least one).
+
+        The design's targets stay in the report, marked met or missed, but a model that beats every
+        naive rule on the same rows is worth serving whether or not it reaches a seed figure.
+        """
+        return bool(self.beats_baselines) and all(self.beats_baselines.values())
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

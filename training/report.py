@@ -29,6 +29,7 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
         "targets": evaluation.target_table(),
         "baselines": evaluation.baselines,
         "beats_baselines": evaluation.beats_baselines,
+        "primary_metric": evaluation.primary_metric,
         "notes": evaluation.notes,
     }
 
@@ -52,7 +53,8 @@ def summary_rows(entries: list[dict[str, Any]]) -> list[str]:
                 f"{result} | {base} |"
             )
         beaten = ", ".join(f"{k}: {'beaten' if v else '**NOT beaten**'}" for k, v in ev["beats_baselines"].items())
-        lines.append(f"| {ev['model']} | baselines | model beats each | | {beaten} | |")
+        on = f" on {ev['primary_metric']}" if ev.get("primary_metric") else ""
+        lines.append(f"| {ev['model']} | baselines | model beats each{on} | | {beaten} | |")
     return lines
 
 

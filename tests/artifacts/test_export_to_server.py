@@ -31,7 +31,6 @@ from training.export_keras import (  # noqa: E402
     export_serving_function,
     level_decisions,
     no_decisions,
-    threshold_decisions,
 )
 from training.features import (  # noqa: E402
     COMPRESSION_FEATURES,
@@ -127,20 +126,19 @@ def _reliability() -> TrainedModel:
 
 def _consensus() -> TrainedModel:
     x = RNG.lognormal(3, 0.5, (64, consensus.STEPS)).astype(np.float32)
-    pre = Preprocessor(log1p_features=(0,)).fit(x[..., None])
     model = arch.consensus_autoencoder(consensus.STEPS, arch.ConsensusArch(encoder_units=(4, 3), decoder_units=(3, 4)))
     model.compile(optimizer="adam", loss="mse")
-    scaled = pre.apply(tf.constant(x[..., None]))
-    model.fit(scaled, scaled, epochs=1, verbose=0)
-    threshold = 1.0
-    decisions = threshold_decisions("reconstruction_error", "is_high_latency", threshold)
+    shape = consensus.window_shape(x, 0.1)[..., None]
+    model.fit(shape, shape, epochs=1, verbose=0)
+    threshold, level_ms = 1.0, 500.0
     exported = export_serving_function(
-        consensus_serving_function(model, pre, threshold), x, decisions, measure_latency=False
+        consensus_serving_function(model, 0.1, threshold, level_ms), x, no_decisions, measure_latency=False
     )
     return _trained(
         consensus, exported.onnx_model, exported.parity, x,
         rpc="DetectHighLatency", input_name="consensus_latencies_ms", input_shape=[None, consensus.STEPS],
-        features=[CONSENSUS_FEATURE.manifest_entry()], thresholds={"reconstruction_error": threshold},
+        features=[CONSENSUS_FEATURE.manifest_entry()],
+        thresholds={"reconstruction_error": threshold, "level_ms": level_ms},
     )  # fmt: skip
 
 

@@ -133,44 +133,56 @@ def test_compression_export_argmax_level_in_graph() -> None:
     )
 
 
-def _autoencoder() -> tuple[keras.Model, Preprocessor, np.ndarray]:
+SHAPE_FLOOR = 0.3
+LEVEL_MS = 200.0
+
+
+def _autoencoder() -> tuple[keras.Model, np.ndarray]:
     x = RNG.lognormal(3, 0.5, (64, 20)).astype(np.float32)
-    pre = Preprocessor(log1p_features=(0,)).fit(x[..., None])
     inputs = keras.Input((20, 1))
     h = L.RepeatVector(20)(L.LSTM(3)(L.LSTM(4, return_sequences=True)(inputs)))
     h = L.LSTM(4, return_sequences=True)(L.LSTM(3, return_sequences=True)(h))
     model = keras.Model(inputs, L.TimeDistributed(L.Dense(1))(h))
-    return model, pre, x
+    return model, x
 
 
-def test_consensus_export_error_in_scaled_space_and_threshold_in_graph() -> None:
-    model, pre, x = _autoencoder()
+def test_consensus_export_scores_the_shape_and_flags_shape_or_level() -> None:
+    model, x = _autoencoder()
+    x[:8] = np.linspace(100, 400, 8, dtype=np.float32)[:, None]  # steady windows, some above the level threshold
     threshold = 0.9
+    serve = consensus_serving_function(model, SHAPE_FLOOR, threshold, LEVEL_MS)
     decisions = threshold_decisions("reconstruction_error", "is_high_latency", threshold)
-    serve = consensus_serving_function(model, pre, threshold)
     result = export_serving_function(serve, x, decisions, measure_latency=False)
     out = run_onnx(result.onnx_model, x)
-    scaled = pre.apply(tf.constant(x[..., None])).numpy()
-    expected = ((model(scaled, training=False).numpy() - scaled) ** 2).mean(axis=(1, 2))
+    level = np.median(x, axis=1)
+    centred = np.log1p(x) - np.log1p(level)[:, None]
+    spread = np.maximum(1.4826 * np.median(np.abs(centred), axis=1), SHAPE_FLOOR)  # the window's own, floored
+    shape = (centred / spread[:, None])[..., None].astype(np.float32)
+    expected = ((model(shape, training=False).numpy() - shape) ** 2).mean(axis=(1, 2))
+    np.testing.assert_allclose(out["level_ms"], level, rtol=1e-6)
     np.testing.assert_allclose(out["reconstruction_error"], expected, atol=1e-4)
-    np.testing.assert_array_equal(out["is_high_latency"], out["reconstruction_error"] > threshold)
+    np.testing.assert_array_equal(
+        out["is_high_latency"], (out["reconstruction_error"] > threshold) | (out["level_ms"] > LEVEL_MS)
+    )
+    # Steady windows have the same (all-zero) shape, so the same error at every level.
+    np.testing.assert_allclose(out["reconstruction_error"][:8], out["reconstruction_error"][0], atol=1e-6)
     assert out["is_high_latency"].dtype == np.bool_
 
 
 def test_parity_check_fails_on_a_different_threshold_or_model() -> None:
-    model, pre, x = _autoencoder()
-    exported = convert_function(consensus_serving_function(model, pre, 10.0))
+    model, x = _autoencoder()
+    exported = convert_function(consensus_serving_function(model, SHAPE_FLOOR, 10.0, np.inf))
     threshold = float(np.median(run_onnx(exported, x)["reconstruction_error"]))  # half the rows flip
     with pytest.raises(ParityError, match="is_high_latency"):
         check_serving_parity(
             exported,
-            consensus_serving_function(model, pre, threshold),
+            consensus_serving_function(model, SHAPE_FLOOR, threshold, np.inf),
             x,
             threshold_decisions("reconstruction_error", "is_high_latency", threshold),
         )
-    other, _, _ = _autoencoder()
+    other, _ = _autoencoder()
     with pytest.raises(ParityError, match="reconstruction_error"):
-        check_serving_parity(exported, consensus_serving_function(other, pre, 10.0), x, no_decisions)
+        check_serving_parity(exported, consensus_serving_function(other, SHAPE_FLOOR, 10.0, np.inf), x, no_decisions)
 
 
 def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
@@ -178,9 +190,8 @@ def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
     # layer must stay one op over all steps, or the served graph doubles and its latency grows by a third.
     from training.models import ConsensusArch, consensus_autoencoder
 
-    x = RNG.lognormal(3, 0.5, (8, 20)).astype(np.float32)
-    pre = Preprocessor(log1p_features=(0,)).fit(x[..., None])
-    graph = convert_function(consensus_serving_function(consensus_autoencoder(20, ConsensusArch()), pre, 1.0)).graph
+    serve = consensus_serving_function(consensus_autoencoder(20, ConsensusArch()), SHAPE_FLOOR, 1.0, LEVEL_MS)
+    graph = convert_function(serve).graph
     ops = [node.op_type for node in graph.node]
     assert ops.count("LSTM") == 4
     assert ops.count("MatMul") + ops.count("Gemm") <= 2, ops

@@ -45,3 +45,29 @@ def test_regression_metrics_and_targets() -> None:
     assert m["mape_pct"] == pytest.approx((10 + 5 + 0) / 3)
     assert Target("mape_pct", "<", 5.5).met(m["mape_pct"]) and not Target("mape_pct", "<", 5.0).met(m["mape_pct"])
     assert not Target("correlation", ">=", 0.999).met(float("nan"))
+
+
+def test_primary_metric_decides_which_baselines_are_beaten() -> None:
+    from training.metrics import Evaluation
+
+    evaluation = Evaluation(
+        "m",
+        {"f1": 0.5, "accuracy": 0.1},
+        [Target("accuracy", ">=", 0.98)],
+        {"weak": {"f1": 0.4, "accuracy": 0.9}, "strong": {"f1": 0.6}, "unknown": {"f1": float("nan")}},
+        primary_metric="f1",
+    )
+    assert evaluation.beats_baselines == {"weak": True, "strong": False, "unknown": False}
+    assert not evaluation.passed
+    lower = Evaluation("m", {"mae": 1.0}, [], {"a": {"mae": 2.0}}, primary_metric="mae", higher_is_better=False)
+    assert lower.beats_baselines == {"a": True}
+
+
+def test_strict_rule_is_beating_every_baseline_and_targets_only_report() -> None:
+    from training.metrics import Evaluation
+
+    missed_target = Evaluation("m", {"f1": 0.5}, [Target("f1", ">=", 0.9)], {"a": {"f1": 0.4}}, primary_metric="f1")
+    assert missed_target.passed and not missed_target.targets_met
+    assert not Evaluation("m", {"f1": 0.5}, [], {}, primary_metric="f1").passed  # nothing shown to be beaten
+    tie = Evaluation("m", {"f1": 0.5}, [], {"a": {"f1": 0.5}}, primary_metric="f1")
+    assert not tie.passed
