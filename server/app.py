@@ -31,6 +31,18 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InferenceService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
+# Keepalive pings the server accepts (docs/serving.md). gRPC core's default policy counts a ping sooner
+# than 5 min after the last one (2 h with no call open) as a strike and closes the connection with GOAWAY
+# "too_many_pings" past two strikes: an idle Go client pinging every 10 s lost its connections after 3
+# pings. Clients may ping with no call open; the Go client pings at most every 10 s, so pings 5 s apart are
+# permitted (half its floor, so network delay never makes one early), and two strikes stay the limit for a
+# client pinging faster still.
+KEEPALIVE_POLICY = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 2),
+]
+
 
 class InferenceApp:
     """One server: gRPC (inference, health, reflection), metrics HTTP, the model store and its reloader."""
@@ -114,6 +126,7 @@ class InferenceApp:
         options = [
             ("grpc.so_reuseport", self.settings.reuse_port),
             ("grpc.max_receive_message_length", self.settings.max_receive_message_bytes),
+            *KEEPALIVE_POLICY,
         ]
         if self.settings.max_pending_rpcs:
             # gRPC core's backlog of calls the Python layer has not taken yet; past the hard limit it cancels
