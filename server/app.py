@@ -10,13 +10,14 @@ from functools import partial
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
 from server.codec import SPECS
+from server.health import OVERALL_HEALTH, HealthServicer
 from server.metrics import Metrics, serve_metrics
 from server.ready import write_ready_file
 from server.reflection import enable_reflection
@@ -51,7 +52,7 @@ class InferenceApp:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.latency_budget_s)
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer()
         self.store = ModelStore(
             settings.model_dir, self.metrics, settings.ort_intra_op_threads, settings.max_batch_items, self._set_health
         )
@@ -100,7 +101,7 @@ class InferenceApp:
             return
         grace_s = self.settings.grace_period_s if grace_s is None else grace_s
         log.info("draining: NOT_SERVING, finishing in-flight RPCs within %.1f s", grace_s)
-        self.health.enter_graceful_shutdown()  # NOT_SERVING for good: the servicer ignores later set()s
+        self.health.enter_graceful_shutdown()  # NOT_SERVING for good: later set()s are ignored, watches end
         self._stopping.set()
         self._reload_requested.set()
         self._grpc.stop(grace_s)
@@ -157,7 +158,7 @@ class InferenceApp:
             self.health.set(f"{SERVICE_NAME}/{rpc}", SERVING if ok else NOT_SERVING)
         everything = SERVING if all(loaded.values()) else NOT_SERVING
         self.health.set(SERVICE_NAME, everything)
-        self.health.set(health.OVERALL_HEALTH, everything)
+        self.health.set(OVERALL_HEALTH, everything)
 
     def _reload_loop(self) -> None:
         interval_s = self.settings.reload_interval_s if self.settings.reload_interval_s > 0 else None
