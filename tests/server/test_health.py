@@ -59,9 +59,7 @@ def test_drain_says_not_serving_then_ends_every_watch(served: tuple[HealthServic
     servicer, target = served
     servicer.set(SERVICE, SERVING)
     with grpc.insecure_channel(target) as channel:
-        watch = health_pb2_grpc.HealthStub(channel).Watch(
-            health_pb2.HealthCheckRequest(service=SERVICE), timeout=10
-        )
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=SERVICE), timeout=10)
         assert next(watch).status == SERVING
         servicer.enter_graceful_shutdown()
         servicer.set(SERVICE, SERVING)  # ignored from the drain on
