@@ -8,12 +8,13 @@ from functools import partial
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
+from server.health import OVERALL_HEALTH, HealthServicer
 from server.metrics import Metrics, serve_metrics
 from server.ready import write_ready_file
 from server.reflection import enable_reflection
@@ -29,6 +30,18 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InferenceService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
+# Keepalive pings the server accepts (docs/serving.md). gRPC core's default policy counts a ping sooner
+# than 5 min after the last one (2 h with no call open) as a strike and closes the connection with GOAWAY
+# "too_many_pings" past two strikes: an idle Go client pinging every 10 s lost its connections after 3
+# pings. Clients may ping with no call open; the Go client pings at most every 10 s, so pings 5 s apart are
+# permitted (half its floor, so network delay never makes one early), and two strikes stay the limit for a
+# client pinging faster still.
+KEEPALIVE_POLICY = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 2),
+]
+
 
 class InferenceApp:
     """One server: gRPC (inference, health, reflection), metrics HTTP, the model store and its reloader."""
@@ -37,7 +50,7 @@ class InferenceApp:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.latency_budget_s)
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer()
         self.store = ModelStore(
             settings.model_dir, self.metrics, settings.ort_intra_op_threads, settings.max_batch_items, self._set_health
         )
@@ -84,7 +97,7 @@ class InferenceApp:
             return
         grace_s = self.settings.grace_period_s if grace_s is None else grace_s
         log.info("draining: NOT_SERVING, finishing in-flight RPCs within %.1f s", grace_s)
-        self.health.enter_graceful_shutdown()  # NOT_SERVING for good: the servicer ignores later set()s
+        self.health.enter_graceful_shutdown()  # NOT_SERVING for good: later set()s are ignored, watches end
         self._stopping.set()
         self._reload_requested.set()
         self._grpc.stop(grace_s)
@@ -110,6 +123,7 @@ class InferenceApp:
         options = [
             ("grpc.so_reuseport", self.settings.reuse_port),
             ("grpc.max_receive_message_length", self.settings.max_receive_message_bytes),
+            *KEEPALIVE_POLICY,
         ]
         if self.settings.max_pending_rpcs:
             # gRPC core's backlog of calls the Python layer has not taken yet; past the hard limit it cancels
@@ -140,7 +154,7 @@ class InferenceApp:
             self.health.set(f"{SERVICE_NAME}/{rpc}", SERVING if ok else NOT_SERVING)
         everything = SERVING if all(loaded.values()) else NOT_SERVING
         self.health.set(SERVICE_NAME, everything)
-        self.health.set(health.OVERALL_HEALTH, everything)
+        self.health.set(OVERALL_HEALTH, everything)
 
     def _reload_loop(self) -> None:
         interval_s = self.settings.reload_interval_s if self.settings.reload_interval_s > 0 else None

@@ -1,4 +1,4 @@
-// The Client: one gRPC connection (to one or many replicas) and a method per model question.
+// The Client: its connections to the replicas and a method per model question.
 
 package dwcpinference
 
@@ -10,16 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 
 	inferencev1 "github.com/dwcp/dwcp-inference/clients/go/gen/dwcp/inference/v1"
 )
-
-// roundRobin makes every resolved address (DNS records or the static list) a subchannel and spreads calls
-// over them one by one, instead of gRPC's default of pinning every call to the first address.
-const roundRobin = `{"loadBalancingConfig": [{"round_robin": {}}]}`
 
 // modelInfoMinTimeout is the timeout floor for ModelInfo, which is not on the data path.
 const modelInfoMinTimeout = time.Second
@@ -27,17 +20,20 @@ const modelInfoMinTimeout = time.Second
 // Client calls the dwcp-inference service. It is safe for concurrent use; create one per process and
 // share it.
 type Client struct {
-	conn *grpc.ClientConn
-	stub inferencev1.InferenceServiceClient
-	cfg  config
+	ch    channels
+	owned []*grpc.ClientConn // the connections New made, which Close closes; none with WithGRPCConn
+	cfg   config
 }
 
 // New creates a client for target without waiting for a connection (it starts connecting at once).
 //
 // target is a gRPC target: "host:port" or "dns:///host:port" (every address the name resolves to is a
 // replica), or a comma-separated list "host1:port,host2:port" of replicas. Calls are balanced round-robin
-// over all replicas. Transport security must be chosen explicitly: WithTLS, WithTransportCredentials or
-// WithInsecure.
+// over the replicas that serve them: each RPC has its own channel, which watches that RPC's grpc.health.v1
+// entry on every replica, so a replica missing a model or draining gets no calls of it. That is one
+// connection per RPC and replica (five per replica). Transport security must be chosen explicitly:
+// WithTLS, WithTransportCredentials or WithInsecure. With WithGRPCConn, target is empty and every call
+// goes over the given connection.
 func New(target string, opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -45,74 +41,68 @@ func New(target string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	wrap := func(conn *grpc.ClientConn) grpc.ClientConnInterface {
+		if cfg.retries > 0 {
+			return retryingConn{conn, retryInterceptor(cfg.retries, cfg.backoff)}
+		}
+		return conn
+	}
+	if cfg.conn != nil {
+		if err := cfg.ownsNothing(target); err != nil {
+			return nil, err
+		}
+		c := &Client{ch: newChannels(), cfg: cfg}
+		c.ch.useConn(cfg.conn, wrap(cfg.conn))
+		return c, nil
+	}
 	creds, err := cfg.transportCredentials()
 	if err != nil {
 		return nil, err
 	}
-	dial := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultServiceConfig(roundRobin),
+	target, resolverFor, err := replicaTarget(target, cfg.addresses)
+	if err != nil {
+		return nil, err
 	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if cfg.keepalive != nil {
 		dial = append(dial, grpc.WithKeepaliveParams(*cfg.keepalive))
 	}
-	if cfg.retries > 0 {
-		dial = append(dial, grpc.WithChainUnaryInterceptor(retryInterceptor(cfg.retries, cfg.backoff)))
-	}
-
-	addrs := cfg.addresses
-	if strings.Contains(target, ",") || len(addrs) > 0 {
-		for _, a := range strings.Split(target, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
-		for _, a := range addrs {
-			if strings.Contains(a, "://") {
-				return nil, fmt.Errorf("dwcpinference: %q in a replica list: list plain host:port addresses, or give one dns:/// target", a)
-			}
-		}
-	}
-	if len(addrs) > 0 {
-		// A resolver private to this client (not registered globally) that reports the fixed list.
-		r := manual.NewBuilderWithScheme("dwcpinference-static")
-		endpoints := make([]resolver.Endpoint, len(addrs))
-		for i, a := range addrs {
-			endpoints[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
-		}
-		r.InitialState(resolver.State{Endpoints: endpoints})
-		dial = append(dial, grpc.WithResolvers(r))
-		target = r.Scheme() + ":///replicas"
-	} else if target == "" {
-		return nil, errors.New("dwcpinference: empty target and no WithStaticAddresses")
-	}
-
-	conn, err := grpc.NewClient(target, append(dial, cfg.dialOptions...)...)
+	ch, owned, err := dialChannels(target, resolverFor, append(dial, cfg.dialOptions...), wrap)
 	if err != nil {
-		return nil, fmt.Errorf("dwcpinference: %w", err)
+		return nil, err
 	}
-	conn.Connect()
-	return &Client{conn: conn, stub: inferencev1.NewInferenceServiceClient(conn), cfg: cfg}, nil
+	return &Client{ch: ch, owned: owned, cfg: cfg}, nil
 }
 
-// Close releases the connections. Calls in flight fail with ErrUnavailable or context.Canceled.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close releases the connections New made; calls in flight on them fail with ErrUnavailable or
+// context.Canceled. A connection given with WithGRPCConn stays open: its owner closes it.
+func (c *Client) Close() error {
+	var errs []error
+	for _, conn := range c.owned {
+		errs = append(errs, conn.Close())
+	}
+	return errors.Join(errs...)
+}
 
-// WaitReady blocks until at least one replica is connected or ctx ends. Calls do not need it; it lets a
-// program fail fast at start-up instead of on its first call.
+// WaitReady blocks until every model RPC has a replica that serves it (connected and reporting SERVING
+// for that RPC), or ctx ends. Calls do not need it; it lets a program fail fast at start-up instead of on
+// its first call. With WithGRPCConn it waits until the given connection is ready.
 func (c *Client) WaitReady(ctx context.Context) error {
-	for {
-		s := c.conn.GetState()
-		if s == connectivity.Ready {
-			return nil
+	var missing []string
+	seen := map[*grpc.ClientConn]bool{}
+	for _, ch := range c.ch.models() {
+		if seen[ch.conn] {
+			continue
 		}
-		if s == connectivity.Idle {
-			c.conn.Connect()
-		}
-		if !c.conn.WaitForStateChange(ctx, s) {
-			return fmt.Errorf("%w: no replica ready (last state %s): %w", ErrUnavailable, s, ctx.Err())
+		seen[ch.conn] = true
+		if s, ok := waitReady(ctx, ch.conn); !ok {
+			missing = append(missing, fmt.Sprintf("%s (%s)", ch.rpc, s))
 		}
 	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: no replica ready for %s: %w", ErrUnavailable, strings.Join(missing, ", "), ctx.Err())
+	}
+	return nil
 }
 
 // callContext bounds a call by the per-call timeout; the caller's deadline wins when it is earlier.
@@ -177,7 +167,7 @@ func (c *Client) PredictBandwidth(ctx context.Context, samples []LinkSample) (Ba
 
 // PredictBandwidthBatch predicts several links in one call; results are in the order of windows.
 func (c *Client) PredictBandwidthBatch(ctx context.Context, windows []LinkWindow) ([]BandwidthPrediction, error) {
-	return batchCall(ctx, c, "PredictBandwidth", windows, bandwidthRequest, c.stub.PredictBandwidth, bandwidthResults, FallbackBandwidth)
+	return batchCall(ctx, c, rpcPredictBandwidth, windows, bandwidthRequest, c.ch.bandwidth.stub.PredictBandwidth, bandwidthResults, FallbackBandwidth)
 }
 
 // SelectCompression picks the compression level (0-9) that moves a chunk fastest over one link.
@@ -187,7 +177,7 @@ func (c *Client) SelectCompression(ctx context.Context, features CompressionFeat
 
 // SelectCompressionBatch picks levels for several links in one call; results are in request order.
 func (c *Client) SelectCompressionBatch(ctx context.Context, items []CompressionFeatures) ([]CompressionChoice, error) {
-	return batchCall(ctx, c, "SelectCompression", items, compressionRequest, c.stub.SelectCompression, compressionResults, FallbackCompression)
+	return batchCall(ctx, c, rpcSelectCompression, items, compressionRequest, c.ch.compression.stub.SelectCompression, compressionResults, FallbackCompression)
 }
 
 // DetectAnomaly scores one node's reliability metrics for anomaly.
@@ -197,7 +187,7 @@ func (c *Client) DetectAnomaly(ctx context.Context, metrics NodeMetrics) (Anomal
 
 // DetectAnomalyBatch scores several nodes in one call; results are in request order.
 func (c *Client) DetectAnomalyBatch(ctx context.Context, nodes []NodeMetrics) ([]AnomalyResult, error) {
-	return batchCall(ctx, c, "DetectAnomaly", nodes, anomalyRequest, c.stub.DetectAnomaly, anomalyResults, FallbackAnomaly)
+	return batchCall(ctx, c, rpcDetectAnomaly, nodes, anomalyRequest, c.ch.anomaly.stub.DetectAnomaly, anomalyResults, FallbackAnomaly)
 }
 
 // DetectHighLatency tells whether a cluster's last LatencyWindowSamples consensus latencies (ms, oldest
@@ -208,7 +198,7 @@ func (c *Client) DetectHighLatency(ctx context.Context, latenciesMs []float64) (
 
 // DetectHighLatencyBatch checks several windows in one call; results are in request order.
 func (c *Client) DetectHighLatencyBatch(ctx context.Context, windows []LatencyWindow) ([]LatencyResult, error) {
-	return batchCall(ctx, c, "DetectHighLatency", windows, latencyRequest, c.stub.DetectHighLatency, latencyResults, FallbackLatency)
+	return batchCall(ctx, c, rpcDetectHighLatency, windows, latencyRequest, c.ch.latency.stub.DetectHighLatency, latencyResults, FallbackLatency)
 }
 
 // ModelInfo describes every served model version: inputs with units and ranges, outputs, thresholds and
@@ -219,7 +209,7 @@ func (c *Client) ModelInfo(ctx context.Context) ([]ModelInfo, error) {
 	if timeout > 0 {
 		timeout = max(timeout, modelInfoMinTimeout)
 	}
-	resp, err := invoke(ctx, "GetModelInfo", timeout, c.stub.GetModelInfo, &inferencev1.GetModelInfoRequest{})
+	resp, err := invoke(ctx, rpcGetModelInfo, timeout, c.ch.info.stub.GetModelInfo, &inferencev1.GetModelInfoRequest{})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	inferencev1 "github.com/dwcp/dwcp-inference/clients/go/gen/dwcp/inference/v1"
 )
 
@@ -53,8 +56,16 @@ func TestNewOptions(t *testing.T) {
 		{"nil credentials", "127.0.0.1:1", []Option{WithTransportCredentials(nil)}, "nil credentials"},
 		{"negative timeout", "127.0.0.1:1", []Option{WithInsecure(), WithTimeout(-time.Millisecond)}, "negative timeout"},
 		{"negative retries", "127.0.0.1:1", []Option{WithInsecure(), WithRetries(-1, 0)}, "negative"},
-		{"bad keepalive", "127.0.0.1:1", []Option{WithInsecure(), WithKeepalive(0, time.Second)}, "positive"},
+		{"bad keepalive timeout", "127.0.0.1:1", []Option{WithInsecure(), WithKeepalive(30*time.Second, 0)}, "positive"},
+		{"keepalive below the server's policy", "127.0.0.1:1", []Option{WithInsecure(), WithKeepalive(5*time.Second, time.Second)}, "at least 10s"},
+		{"keepalive at the minimum", "127.0.0.1:1", []Option{WithInsecure(), WithKeepalive(MinKeepaliveInterval, time.Second)}, ""},
 		{"keepalive", "127.0.0.1:1", []Option{WithInsecure(), WithKeepalive(30*time.Second, 5*time.Second)}, ""},
+		{"nil connection", "", []Option{WithGRPCConn(nil)}, "nil connection"},
+		{"given connection", "", []Option{WithGRPCConn(idleConn(t))}, ""},
+		{"given connection and a target", "127.0.0.1:1", []Option{WithGRPCConn(idleConn(t))}, "a target belong"},
+		{"given connection and its own settings", "", []Option{WithGRPCConn(idleConn(t)), WithInsecure(),
+			WithKeepalive(time.Minute, time.Second), WithStaticAddresses("127.0.0.1:2")},
+			"WithStaticAddresses, WithInsecure, WithKeepalive belong"},
 		{"empty target", "", []Option{WithInsecure()}, "empty target"},
 		{"empty target with static list", "", []Option{WithInsecure(), WithStaticAddresses("127.0.0.1:1", "127.0.0.1:2")}, ""},
 		{"empty static address", "", []Option{WithInsecure(), WithStaticAddresses("")}, "empty address"},
@@ -77,6 +88,16 @@ func TestNewOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// idleConn is a connection nothing is asked of, closed when the test ends.
+func idleConn(t *testing.T) *grpc.ClientConn {
+	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 func TestConfigDefaults(t *testing.T) {

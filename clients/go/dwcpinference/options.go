@@ -1,10 +1,12 @@
-// Functional options for New: timeout, transport security, keepalive, retries, replicas and fallback.
+// Functional options for New: timeout, transport security, keepalive, retries, replicas, fallback, a given connection.
 
 package dwcpinference
 
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,6 +31,7 @@ type config struct {
 	addresses   []string
 	fallback    bool
 	dialOptions []grpc.DialOption
+	conn        *grpc.ClientConn // WithGRPCConn: use it, never close it
 }
 
 func defaultConfig() config {
@@ -74,14 +77,21 @@ func WithInsecure() Option {
 	}
 }
 
-// WithKeepalive pings an idle connection every interval and drops it when a ping is not answered within
-// timeout, so a dead replica is noticed before a call needs it. gRPC enforces an interval of at least
-// 10 s, and the server's keepalive policy must permit it (gRPC servers answer too-frequent pings with
-// GOAWAY), so keep the interval at tens of seconds.
+// MinKeepaliveInterval is the shortest interval WithKeepalive accepts. It is gRPC-Go's own floor, and
+// twice the 5 s the dwcp-inference server permits between pings (docs/serving.md), so that pings delayed
+// or bunched by the network are never counted against the client.
+const MinKeepaliveInterval = 10 * time.Second
+
+// WithKeepalive pings a connection every interval when it has been quiet, idle or not, and drops it when a
+// ping is not answered within timeout, so a dead replica is noticed before a call needs it. interval must
+// be at least MinKeepaliveInterval: a gRPC server closes a connection that pings more often than its
+// policy permits (GOAWAY "too_many_pings"). The dwcp-inference server permits it; another server in
+// between (a proxy) must permit it too.
 func WithKeepalive(interval, timeout time.Duration) Option {
 	return func(c *config) error {
-		if interval <= 0 || timeout <= 0 {
-			return errors.New("dwcpinference: WithKeepalive: interval and timeout must be positive")
+		if interval < MinKeepaliveInterval || timeout <= 0 {
+			return fmt.Errorf("dwcpinference: WithKeepalive: interval %v must be at least %v and timeout %v positive",
+				interval, MinKeepaliveInterval, timeout)
 		}
 		c.keepalive = &keepalive.ClientParameters{Time: interval, Timeout: timeout, PermitWithoutStream: true}
 		return nil
@@ -136,6 +146,45 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 		c.dialOptions = append(c.dialOptions, opts...)
 		return nil
 	}
+}
+
+// WithGRPCConn sends every call over conn, a connection the program already has, instead of connecting
+// itself. Close leaves conn open: its owner closes it. New's target must be empty, and what belongs to the
+// connection is set where it was made: transport security, keepalive, replicas, balancing and health
+// checking (its service config), dial options. WithTimeout, WithRetries and WithFallback apply.
+func WithGRPCConn(conn *grpc.ClientConn) Option {
+	return func(c *config) error {
+		if conn == nil {
+			return errors.New("dwcpinference: WithGRPCConn: nil connection")
+		}
+		c.conn = conn
+		return nil
+	}
+}
+
+// ownsNothing checks that nothing was asked of a connection the client did not make.
+func (c *config) ownsNothing(target string) error {
+	var set []string
+	for _, o := range []struct {
+		name string
+		set  bool
+	}{
+		{"a target", target != ""},
+		{"WithStaticAddresses", len(c.addresses) > 0},
+		{"WithInsecure", c.insecure},
+		{"WithTLS/WithTransportCredentials", c.creds != nil},
+		{"WithKeepalive", c.keepalive != nil},
+		{"WithDialOptions", len(c.dialOptions) > 0},
+	} {
+		if o.set {
+			set = append(set, o.name)
+		}
+	}
+	if len(set) > 0 {
+		return fmt.Errorf("dwcpinference: WithGRPCConn: %s belong to the given connection; set them where it is made",
+			strings.Join(set, ", "))
+	}
+	return nil
 }
 
 // transportCredentials returns the single transport security choice, or an error when there is none or two.

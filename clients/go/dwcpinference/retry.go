@@ -53,3 +53,20 @@ func jitter(d time.Duration) time.Duration {
 	}
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
+
+// retryingConn is a connection whose unary calls go through the retry interceptor. Wrapping the
+// connection instead of adding a dial option lets retries work on a connection given with WithGRPCConn too.
+type retryingConn struct {
+	*grpc.ClientConn
+	retry grpc.UnaryClientInterceptor
+}
+
+// Invoke runs one unary call, retried by the interceptor.
+func (r retryingConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return r.retry(ctx, method, args, reply, r.ClientConn, invokeOn, opts...)
+}
+
+// invokeOn is the plain unary call, as the last step of an interceptor.
+func invokeOn(ctx context.Context, method string, args, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+	return cc.Invoke(ctx, method, args, reply, opts...)
+}

@@ -43,23 +43,50 @@ type replica struct {
 // startReplicas starts n servers over the same model directory in parallel and waits until all are ready.
 func startReplicas(t *testing.T, n int) []*replica {
 	t.Helper()
+	models := testModelDir(t)
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = models
+	}
+	return startReplicasOver(t, dirs...)
+}
+
+// testModelDir is the repository's models/ when it holds all four models, else tiny test models built
+// for this test.
+func testModelDir(t *testing.T) string {
+	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	python := os.Getenv(envPython)
-	if python == "" {
-		python = filepath.Join(root, ".venv", "bin", "python")
-	}
 	models := filepath.Join(root, "models")
 	if !hasAllModels(models) {
 		models = filepath.Join(t.TempDir(), "models")
-		if out, err := runIn(root, python, "-m", "bench.tiny_models", models); err != nil {
+		if out, err := runIn(root, pythonPath(root), "-m", "bench.tiny_models", models); err != nil {
 			t.Fatalf("building test models: %v\n%s", err, out)
 		}
 	}
-	replicas := make([]*replica, n)
-	for i := range replicas {
+	return models
+}
+
+// pythonPath is the interpreter the live servers run on.
+func pythonPath(root string) string {
+	if python := os.Getenv(envPython); python != "" {
+		return python
+	}
+	return filepath.Join(root, ".venv", "bin", "python")
+}
+
+// startReplicasOver starts one server per model directory in parallel and waits until all are ready.
+func startReplicasOver(t *testing.T, modelDirs ...string) []*replica {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	python := pythonPath(root)
+	replicas := make([]*replica, len(modelDirs))
+	for i, models := range modelDirs {
 		tmp := t.TempDir()
 		s := &liveServer{tmpDir: tmp, logPath: filepath.Join(tmp, "server.log"), models: models}
 		logFile, err := os.Create(s.logPath)
@@ -116,13 +143,23 @@ func (r *replica) shutdown(t *testing.T) {
 // rpcCount scrapes the replica's /metrics and sums dwcp_inference_rpc_duration_seconds_count over methods and codes.
 func (r *replica) rpcCount(t *testing.T) int {
 	t.Helper()
+	total := 0
+	for _, n := range r.rpcCounts(t) {
+		total += n
+	}
+	return total
+}
+
+// rpcCounts scrapes the replica's /metrics: dwcp_inference_rpc_duration_seconds_count per method, summed over codes.
+func (r *replica) rpcCounts(t *testing.T) map[string]int {
+	t.Helper()
 	client := http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.metricsPort))
 	if err != nil {
 		t.Fatalf("scraping %s: %v", r.addr, err)
 	}
 	defer resp.Body.Close()
-	total := 0.0
+	counts := map[string]float64{}
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() {
 		line := lines.Text()
@@ -133,12 +170,21 @@ func (r *replica) rpcCount(t *testing.T) int {
 		if err != nil {
 			t.Fatalf("metrics line %q: %v", line, err)
 		}
-		total += value
+		_, method, ok := strings.Cut(line, `method="`)
+		method, _, _ = strings.Cut(method, `"`)
+		if !ok {
+			t.Fatalf("metrics line %q has no method label", line)
+		}
+		counts[method] += value
 	}
 	if err := lines.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return int(total)
+	out := make(map[string]int, len(counts))
+	for m, v := range counts {
+		out[m] = int(v)
+	}
+	return out
 }
 
 // drive makes calls from scaleoutWorkers goroutines until `calls` have finished, alternating two RPCs, and
