@@ -195,6 +195,9 @@ def bandwidth_serving_function(
         z = tf.clip_by_value(model(tf.concat(parts, axis=-1), training=False), -Z_LIMIT, Z_LIMIT)
         z = tf.sort(z, axis=-1)  # quantile heads may cross
         predicted = tf.maximum(last + np.float32(calibration.shrink) * scale * z[:, 1], 0.0)
+        steps = x[:, 1:] - x[:, :-1]  # training.forecast.hold_trend: a clean trend does not turn back
+        predicted = tf.where(tf.reduce_all(steps > 0.0, axis=1), tf.maximum(predicted, last), predicted)
+        predicted = tf.where(tf.reduce_all(steps < 0.0, axis=1), tf.minimum(predicted, last), predicted)
         margin = np.float32(calibration.margin_z)
         lower = tf.minimum(tf.maximum(last + scale * (z[:, 0] - margin), 0.0), predicted)
         upper = tf.maximum(last + scale * (z[:, 2] + margin), predicted)

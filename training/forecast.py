@@ -8,7 +8,9 @@ the window's own volatility, and predicts the next sample in those units (quanti
     next  = x[-1] + shrink * scale * clip(z_median, -Z, Z)
 
 so a steady link is predicted at its level, the same window at 10 Mbps or 10 Gbps gets the same answer
-in proportion, and nothing reverts towards the levels of the training data. `shrink` (0-1) is chosen on
+in proportion, and nothing reverts towards the levels of the training data. A window whose every step
+goes the same way is never forecast to turn back past its last sample (the median is held at or beyond
+it): clean trends are rare in telemetry, so this is stated rather than left to what the network learnt. `shrink` (0-1) is chosen on
 the validation split: where the correction does not help, the forecast is persistence. The interval is
 the quantile heads widened by a split-conformal margin (CQR) fit on validation, so it covers 90 %.
 The same arithmetic runs in NumPy (training targets, evaluation) and in TensorFlow (the exported graph).
@@ -65,10 +67,13 @@ class Calibration:
         margin = float(np.quantile(miss, level)) if n else 0.0
         return cls(shrink, margin)
 
-    def decode(self, last_mbps: np.ndarray, scale: np.ndarray, z_heads: np.ndarray) -> dict[str, np.ndarray]:
-        """NumPy forecast from the heads (the reference for the graph; used to fit and to test)."""
+    def decode(self, throughput_mbps: np.ndarray, z_heads: np.ndarray) -> dict[str, np.ndarray]:
+        """NumPy forecast of windows [N, T] from the heads (the reference for the graph; used in tests)."""
+        x = np.asarray(throughput_mbps, dtype=np.float64)
+        last_mbps, scale = x[:, -1], window_scale(x)
         heads = np.sort(np.clip(z_heads, -Z_LIMIT, Z_LIMIT), axis=1)
         predicted = np.maximum(last_mbps + self.shrink * scale * heads[:, 1], 0.0)
+        predicted = hold_trend(throughput_mbps, predicted)
         lower = np.minimum(np.maximum(last_mbps + scale * (heads[:, 0] - self.margin_z), 0.0), predicted)
         upper = np.maximum(last_mbps + scale * (heads[:, 2] + self.margin_z), predicted)
         return {"predicted_throughput_mbps": predicted, "lower_bound_mbps": lower, "upper_bound_mbps": upper}
@@ -83,6 +88,14 @@ class Calibration:
             "absolute_floor_mbps": ABSOLUTE_FLOOR_MBPS,
             "z_limit": Z_LIMIT,
         }
+
+
+def hold_trend(throughput_mbps: np.ndarray, predicted_mbps: np.ndarray) -> np.ndarray:
+    """The forecast, held at or above the last sample of strictly rising windows (below, falling ones)."""
+    steps = np.diff(np.asarray(throughput_mbps, dtype=np.float64), axis=1)
+    last = np.asarray(throughput_mbps, dtype=np.float64)[:, -1]
+    held = np.where((steps > 0).all(axis=1), np.maximum(predicted_mbps, last), predicted_mbps)
+    return np.where((steps < 0).all(axis=1), np.minimum(held, last), held)
 
 
 def trend_windows(rng: np.random.Generator, count: int, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -164,6 +164,81 @@ def check_swapping_two_features_changes_the_answer(model: Served) -> None:
             assert anomaly(model, swapped)["anomaly_score"][0] != before, f"swapping {names[i]} and {names[j]}"
 
 
+# --- bandwidth ---------------------------------------------------------------------------------------------
+
+BANDWIDTH_STEPS = 10
+# Values for the optional features of a version that uses them (a plain healthy WAN link).
+OTHER_FEATURES = {
+    "rtt_ms": 40.0,
+    "jitter_ms": 1.0,
+    "packet_loss_ratio": 0.0005,
+    "link_type": 3.0,
+    "network_tier": 1.0,
+    "congestion_window_segments": 3000.0,
+}
+
+
+def forecast(model: Served, throughput_mbps: np.ndarray) -> dict[str, np.ndarray]:
+    """The runtime's forecast for windows of throughput (any other feature the version uses held steady)."""
+    names = [f.name for f in model.model.manifest.input.features]
+    windows = np.asarray(throughput_mbps, np.float64).reshape(-1, BANDWIDTH_STEPS)
+    inputs = np.empty((len(windows), BANDWIDTH_STEPS, len(names)), np.float32)
+    for j, name in enumerate(names):
+        inputs[:, :, j] = windows if name == "throughput_mbps" else OTHER_FEATURES[name]
+    return model.run(inputs)
+
+
+def check_steady_link_is_predicted_at_its_level(model: Served) -> None:
+    """A link steady (within 0.5 %) at any level is predicted within 5 % of that level."""
+
+    @PROPERTY_SETTINGS
+    @given(
+        level=st.floats(0.1, 100_000.0),
+        jitter=st.lists(st.floats(-0.005, 0.005), min_size=BANDWIDTH_STEPS, max_size=BANDWIDTH_STEPS),
+    )
+    def steady(level: float, jitter: list[float]) -> None:
+        predicted = float(forecast(model, level * (1.0 + np.array(jitter)))["predicted_throughput_mbps"][0])
+        assert abs(predicted - level) <= 0.05 * level, (level, predicted)
+
+    steady()
+
+
+def check_steady_trend_is_not_reversed(model: Served) -> None:
+    """A link rising (falling) steadily is not predicted to fall (rise) from its last sample."""
+
+    @PROPERTY_SETTINGS
+    @given(
+        start=st.floats(1.0, 10_000.0),
+        step_share=st.floats(0.02, 0.15),
+        rising=st.booleans(),
+    )
+    def trend(start: float, step_share: float, rising: bool) -> None:
+        window = start * (1.0 + step_share * np.arange(BANDWIDTH_STEPS))
+        window = window if rising else window[::-1]
+        predicted = float(forecast(model, window)["predicted_throughput_mbps"][0])
+        if rising:
+            assert predicted >= window[-1], (window, predicted)
+        else:
+            assert predicted <= window[-1], (window, predicted)
+
+    trend()
+
+
+def check_interval_holds_the_prediction(model: Served) -> None:
+    """On noisy windows, 0 <= lower <= predicted <= upper and the confidence is 0-1."""
+    rng = np.random.default_rng(0)
+    windows = rng.lognormal(np.log(rng.uniform(1, 5_000, (200, 1))), 0.4, (200, BANDWIDTH_STEPS))
+    out = forecast(model, windows)
+    lower, predicted, upper = out["lower_bound_mbps"], out["predicted_throughput_mbps"], out["upper_bound_mbps"]
+    assert (lower >= 0).all() and (lower <= predicted).all() and (predicted <= upper).all()
+    assert ((out["confidence"] >= 0) & (out["confidence"] <= 1)).all()
+
+
+BANDWIDTH_PROPERTIES = [
+    check_steady_link_is_predicted_at_its_level,
+    check_steady_trend_is_not_reversed,
+    check_interval_holds_the_prediction,
+]
 CONSENSUS_PROPERTIES = [
     check_steady_above_the_level_threshold_is_flagged,
     check_one_large_spike_is_flagged,
@@ -180,7 +255,8 @@ RELIABILITY_PROPERTIES = [
 def committed() -> dict[str, Served]:
     if not MODELS.is_dir():
         pytest.skip("no committed model set in models/")
-    return {name: load(newest_version(MODELS / name)) for name in ("consensus_latency", "reliability_detector")}
+    names = ("bandwidth_predictor", "consensus_latency", "reliability_detector")
+    return {name: load(newest_version(MODELS / name)) for name in names}
 
 
 @pytest.mark.parametrize("check", CONSENSUS_PROPERTIES, ids=lambda c: c.__name__)
@@ -191,3 +267,8 @@ def test_committed_consensus_model(committed: dict[str, Served], check: Any) -> 
 @pytest.mark.parametrize("check", RELIABILITY_PROPERTIES, ids=lambda c: c.__name__)
 def test_committed_reliability_model(committed: dict[str, Served], check: Any) -> None:
     check(committed["reliability_detector"])
+
+
+@pytest.mark.parametrize("check", BANDWIDTH_PROPERTIES, ids=lambda c: c.__name__)
+def test_committed_bandwidth_model(committed: dict[str, Served], check: Any) -> None:
+    check(committed["bandwidth_predictor"])

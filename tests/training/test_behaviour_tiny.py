@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.server.test_model_behaviour import (
+    BANDWIDTH_PROPERTIES,
     CONSENSUS_PROPERTIES,
     RELIABILITY_PROPERTIES,
     Served,
@@ -30,10 +31,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Served]:
     data = generate(nodes=5, hours=30, interval_s=120, seed=3, incidents_per_node_day=4.0, test_fraction=0.0)
     data.metrics.to_parquet(tmp / "metrics.parquet")
     (tmp / "incidents.json").write_text(json.dumps(data.incidents))
-    names = ["consensus_latency", "reliability_detector"]
+    names = ["bandwidth_predictor", "consensus_latency", "reliability_detector"]
     args = ["train", "--data-path", str(tmp / "metrics.parquet"), "--incidents-path", str(tmp / "incidents.json")]
     args += ["--output-dir", str(tmp / "models"), "--report-dir", str(tmp / "reports"), "--quiet"]
     args += ["--epochs", "1", "--max-train-windows", "3000", "--models", *names]
+    args += ["--features", "bandwidth_predictor=throughput_mbps"]
     assert training_main(args) == 0
     return {name: load(newest_version(tmp / "models" / name)) for name in names}
 
@@ -54,3 +56,8 @@ def test_tiny_consensus_model_records_what_the_properties_read(tiny: dict[str, S
     assert consensus["thresholds"]["level_ms"] > consensus["constants"]["normal_median_ms"] > 0
     quartiles = tiny["reliability_detector"].raw["constants"]["normal_feature_quartiles"]
     assert len(quartiles) == 3 and all(low <= high for low, high in zip(quartiles[0], quartiles[2], strict=True))
+
+
+@pytest.mark.parametrize("check", BANDWIDTH_PROPERTIES, ids=lambda c: c.__name__)
+def test_tiny_bandwidth_model(tiny: dict[str, Served], check: Any) -> None:
+    check(tiny["bandwidth_predictor"])

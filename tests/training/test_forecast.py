@@ -31,12 +31,14 @@ def test_calibration_shrinks_a_useless_correction_to_persistence() -> None:
 
 def test_calibration_keeps_a_correction_that_helps_and_covers_ninety_percent() -> None:
     signal = RNG.standard_normal(20_000)
-    actual = signal + 0.5 * RNG.standard_normal(20_000)
+    actual = signal + 0.5 * RNG.standard_normal(20_000)  # the next sample's change, in volatility units
     heads = np.stack([signal - 0.3, signal, signal + 0.3], axis=1)  # too narrow on purpose
-    fitted = forecast.Calibration.fit(heads[:10_000], actual[:10_000], np.ones(10_000))
+    windows = np.tile([100.0, 101.0], 5)[None, :] * np.ones((20_000, 1))  # a zigzag: no trend to hold
+    scale = forecast.window_scale(windows)
+    fitted = forecast.Calibration.fit(heads[:10_000], actual[:10_000], scale[:10_000])
     assert fitted.shrink >= 0.9
-    out = fitted.decode(np.full(10_000, 100.0), np.ones(10_000), heads[10_000:])
-    truth = 100.0 + actual[10_000:]
+    out = fitted.decode(windows[10_000:], heads[10_000:])
+    truth = windows[10_000:, -1] + scale[10_000:] * actual[10_000:]
     coverage = np.mean((truth >= out["lower_bound_mbps"]) & (truth <= out["upper_bound_mbps"]))
     assert 0.88 <= coverage <= 0.92
 
@@ -48,3 +50,9 @@ def test_trend_windows_continue_their_trend() -> None:
     falling = step < -0.01 * x[:, -1]
     assert rising.any() and falling.any()
     assert (following[rising] > x[rising, -1]).all() and (following[falling] < x[falling, -1]).all()
+
+
+def test_a_clean_trend_is_held_past_its_last_sample() -> None:
+    windows = np.array([np.arange(1.0, 11.0), np.arange(10.0, 0.0, -1.0), [5.0, 6.0] * 5])
+    held = forecast.hold_trend(windows, np.array([9.0, 2.0, 4.0]))
+    assert held.tolist() == [10.0, 1.0, 4.0]  # rising held at 10, falling at 1, a zigzag untouched
