@@ -51,6 +51,10 @@ TRAIN_ARGS ?= --parallel
 DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 
 .PHONY: help setup tools proto proto-release check-generated lint test test-python test-go serve data train-export bench-datagen
+# Real public data for `make evaluate-real` (never committed): a mahimahi traces directory, a NAB checkout.
+MAHIMAHI ?=
+NAB ?=
+.PHONY: evaluate-real
 .PHONY: loadtest bench test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
@@ -145,6 +149,10 @@ train-export: $(VENV)/.stamp data ## Train, evaluate and export all four models 
 	$(PY) -m training evaluate --checkpoints-dir $(MODEL_DIR) --test-data-path $(DATA_DIR)/metrics_test.parquet \
 	  --test-incidents-path $(DATA_DIR)/incidents_test.json --output-dir $(REPORT_DIR)/held-out || status=$$?; \
 	exit $$status
+
+evaluate-real: $(VENV)/.stamp ## The committed models on real data: MAHIMAHI=<traces dir> and/or NAB=<NAB checkout>.
+	$(PY) -m training.real_data $(if $(MAHIMAHI),--mahimahi $(MAHIMAHI)) $(if $(NAB),--nab $(NAB)) \
+	  --models-dir $(MODEL_DIR) --out $(REPORT_DIR)/real-data
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
 	$(PY) bench/bench_datagen.py --csv

@@ -10,8 +10,9 @@ the window's own volatility, and predicts the next sample in those units (quanti
 so a steady link is predicted at its level, the same window at 10 Mbps or 10 Gbps gets the same answer
 in proportion, and nothing reverts towards the levels of the training data. A window whose every step
 goes the same way is never forecast to turn back past its last sample (the median is held at or beyond
-it): clean trends are rare in telemetry, so this is stated rather than left to what the network learnt. `shrink` (0-1) is chosen on
-the validation split: where the correction does not help, the forecast is persistence. The interval is
+it): clean trends are rare in telemetry, so this is stated rather than left to what the network learnt.
+`shrink` (0-1) is chosen on the validation split: where the correction does not help, the forecast is
+persistence. The interval is
 the quantile heads widened by a split-conformal margin (CQR) fit on validation, so it covers 90 %.
 The same arithmetic runs in NumPy (training targets, evaluation) and in TensorFlow (the exported graph).
 """

@@ -92,7 +92,11 @@ def _evaluate(throughput: np.ndarray, actual: np.ndarray, out: dict[str, np.ndar
     predicted = out["predicted_throughput_mbps"].astype(np.float64)
     metrics = regression_metrics(actual, predicted)
     inside = (actual >= out["lower_bound_mbps"]) & (actual <= out["upper_bound_mbps"])
-    metrics |= {"interval_coverage": float(inside.mean()), "mean_confidence": float(out["confidence"].mean())}
+    metrics |= {
+        "interval_coverage": float(inside.mean()),
+        "mean_confidence": float(out["confidence"].mean()),
+        "rows": float(len(actual)),
+    }
     for kind in np.unique(kinds) if len(kinds) == len(actual) else []:
         metrics[f"interval_coverage_{kind}"] = float(inside[kinds == kind].mean())
     baselines = {name: regression_metrics(actual, f) for name, f in baseline_forecasts(throughput).items()}

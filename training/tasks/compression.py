@@ -195,6 +195,11 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     )
 
 
+def _best_fixed(recorded: object) -> int | None:
+    """The manifest's best fixed level (a JSON number; absent in exports that predate it)."""
+    return None if recorded is None else int(float(str(recorded)))
+
+
 def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluation:
     """Re-evaluate an exported selector on other telemetry (every row is test)."""
     features = features_from_manifest(NAME, manifest)
@@ -206,5 +211,5 @@ def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluati
         ZstdCurves.load(),
         float(manifest["targets"]["accuracy_vs_oracle"]["value"]),
         features,
-        manifest["constants"].get("baseline_best_fixed_level"),  # absent in exports that predate it
+        _best_fixed(manifest["constants"].get("baseline_best_fixed_level")),
     )
