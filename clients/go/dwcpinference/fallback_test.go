@@ -75,8 +75,8 @@ func TestFallbackHeuristics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Throughputs 900, 910, ..., 990: mean 945, interval 900..990.
-	want := BandwidthPrediction{LinkID: "a-b", PredictedThroughputMbps: 945, LowerBoundMbps: 900, UpperBoundMbps: 990,
+	// Throughputs 900, 910, ..., 990: the last one (persistence), interval 900..990.
+	want := BandwidthPrediction{LinkID: "a-b", PredictedThroughputMbps: 990, LowerBoundMbps: 900, UpperBoundMbps: 990,
 		Confidence: 0.1, ModelName: ModelBandwidthPredictor, ModelVersion: FallbackModelVersion}
 	if bw[0] != want || !bw[0].IsFallback() {
 		t.Errorf("bandwidth fallback %+v, want %+v", bw[0], want)
