@@ -205,6 +205,9 @@ func (x *ModelRef) GetVersion() string {
 }
 
 // LinkSample is one telemetry sample of one link, as measured over one sample interval.
+// A model version reads only the features its manifest lists (GetModelInfo returns them as inputs);
+// fields of features the serving version does not use are ignored: neither read nor validated. The
+// default bandwidth predictor uses throughput_mbps only. The ranges below apply to fields that are read.
 type LinkSample struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Round-trip time in milliseconds. Range 0 < rtt_ms <= 10000.
@@ -215,9 +218,9 @@ type LinkSample struct {
 	ThroughputMbps float64 `protobuf:"fixed64,3,opt,name=throughput_mbps,json=throughputMbps,proto3" json:"throughput_mbps,omitempty"`
 	// Fraction of packets lost over the interval, 0-1 (not percent).
 	PacketLossRatio float64 `protobuf:"fixed64,4,opt,name=packet_loss_ratio,json=packetLossRatio,proto3" json:"packet_loss_ratio,omitempty"`
-	// Kind of link. UNSPECIFIED is refused.
+	// Kind of link. UNSPECIFIED is refused when the serving version reads it.
 	LinkType LinkType `protobuf:"varint,5,opt,name=link_type,json=linkType,proto3,enum=dwcp.inference.v1.LinkType" json:"link_type,omitempty"`
-	// Service tier of the link. UNSPECIFIED is refused.
+	// Service tier of the link. UNSPECIFIED is refused when the serving version reads it.
 	NetworkTier NetworkTier `protobuf:"varint,6,opt,name=network_tier,json=networkTier,proto3,enum=dwcp.inference.v1.NetworkTier" json:"network_tier,omitempty"`
 	// Sender congestion window in segments (MSS units). Range 1-10000000.
 	CongestionWindowSegments float64 `protobuf:"fixed64,7,opt,name=congestion_window_segments,json=congestionWindowSegments,proto3" json:"congestion_window_segments,omitempty"`
@@ -1209,11 +1212,14 @@ type HighLatencyResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The request's cluster_id, echoed.
 	ClusterId string `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	// Autoencoder reconstruction error of the window (mean squared error in scaled units, >= 0).
+	// Autoencoder reconstruction error of the window's shape: mean squared error, >= 0, of log latency minus
+	// the log of the window's median, in units of the window's own spread (training/tasks/consensus.py).
 	ReconstructionError float64 `protobuf:"fixed64,2,opt,name=reconstruction_error,json=reconstructionError,proto3" json:"reconstruction_error,omitempty"`
-	// True when reconstruction_error > threshold.
+	// True when the window's shape is abnormal (reconstruction_error > threshold) or its level is: its
+	// median latency is above the version's level threshold (GetModelInfo thresholds["level_ms"], the
+	// 99.9th percentile of normal training latencies), steady or not.
 	IsHighLatency bool `protobuf:"varint,3,opt,name=is_high_latency,json=isHighLatency,proto3" json:"is_high_latency,omitempty"`
-	// The reconstruction-error threshold the flag uses (98th percentile on normal validation windows).
+	// The reconstruction-error threshold the shape flag uses, chosen on normal validation windows.
 	Threshold     float64 `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
