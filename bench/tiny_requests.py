@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,8 @@ def _rows(rng: np.random.Generator, features: list[tuple[Any, ...]], shape: tupl
     return np.stack(columns, axis=-1).astype(np.float32).astype(np.float64)
 
 
-def _values(features: list[tuple[Any, ...]], row: np.ndarray) -> dict[str, Any]:
-    return {f[0]: (int(v) if f[0] in ENUMS else float(v)) for f, v in zip(features, row, strict=True)}
+def _values(names: Sequence[str], row: np.ndarray) -> dict[str, Any]:
+    return {name: (int(v) if name in ENUMS else float(v)) for name, v in zip(names, row, strict=True)}
 
 
 # The features (name, unit, low, high, categories) and item shape of each RPC's tiny model; None: plain numbers.
@@ -48,10 +49,13 @@ def random_inputs(rpc: str, items: int, seed: int = 0) -> np.ndarray:
     return _rows(rng, features, (items, *shape))
 
 
-def build_request(rpc: str, inputs: np.ndarray) -> Any:
-    """The request message carrying `inputs`, with ids `id-<index>`, laid out as the RPC's spec says."""
+def build_request(rpc: str, inputs: np.ndarray, feature_names: Sequence[str] | None = None) -> Any:
+    """The request message carrying `inputs`, with ids `id-<index>`, laid out as the RPC's spec says.
+
+    `feature_names` are the columns of `inputs` (default: the tiny model's features, in their order).
+    """
     spec = SPECS[rpc]
-    features = _INPUTS[rpc][0] or []
+    features = list(feature_names) if feature_names is not None else [f[0] for f in _INPUTS[rpc][0] or []]
     request_type = getattr(pb, SERVICE.methods_by_name[rpc].input_type.name)
     item_type = getattr(pb, request_type.DESCRIPTOR.fields_by_name[spec.batch_field].message_type.name)
     items = []

@@ -34,7 +34,9 @@ def test_every_committed_model_serves_its_manifest_example() -> None:
     with running_server(MODELS, metrics_port=-1) as running:
         for manifest in manifests.values():
             rpc = manifest["rpc"]
-            response = call(running.stub, rpc, build_request(rpc, np.asarray(manifest["example"]["input"])))
+            names = [f["name"] for f in manifest["inputs"][0]["features"]]
+            request = build_request(rpc, np.asarray(manifest["example"]["input"]), names)
+            response = call(running.stub, rpc, request)
             assert (response.model.name, response.model.version) == (manifest["name"], manifest["version"])
             expected = manifest["example"]["outputs"]
             if rpc == "PredictBandwidth":
