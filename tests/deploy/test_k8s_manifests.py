@@ -266,7 +266,7 @@ def test_mtls_overlay_probe_passes_against_a_server_configured_like_the_pod(
     from server import healthcheck
     from tests.server.certs import TestCA
     from tests.server.helpers import running_server
-    from tests.server.model_factory import write_model_set
+    from bench.tiny_models import write_model_set
 
     container = _container(mtls_objects)
     env = {e["name"]: e["value"] for e in container["env"]}

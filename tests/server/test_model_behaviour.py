@@ -215,11 +215,12 @@ def check_steady_trend_is_not_reversed(model: Served) -> None:
     def trend(start: float, step_share: float, rising: bool) -> None:
         window = start * (1.0 + step_share * np.arange(BANDWIDTH_STEPS))
         window = window if rising else window[::-1]
-        predicted = float(forecast(model, window)["predicted_throughput_mbps"][0])
+        predicted = forecast(model, window)["predicted_throughput_mbps"][0]
+        last = np.float32(window[-1])  # what the model saw, in float32
         if rising:
-            assert predicted >= window[-1], (window, predicted)
+            assert predicted >= last, (window, predicted)
         else:
-            assert predicted <= window[-1], (window, predicted)
+            assert predicted <= last, (window, predicted)
 
     trend()
 
