@@ -13,7 +13,6 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from training.export_keras import (  # noqa: E402
-    BANDWIDTH_SCORE_RTOL,
     Preprocessor,
     bandwidth_serving_function,
     check_serving_parity,
@@ -27,7 +26,7 @@ from training.export_keras import (  # noqa: E402
     threshold_decisions,
 )
 from training.forecast import Calibration  # noqa: E402
-from training.parity import ParityError  # noqa: E402
+from training.parity import ParityError, target_scale  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -70,7 +69,10 @@ def _serve(model: keras.Model, extra: Any, calibration: Calibration | None = Non
 @pytest.mark.parametrize("with_extra", [True, False])
 def test_bandwidth_quantile_export_has_contract_outputs_and_parity(with_extra: bool) -> None:
     model, extra, x = _bandwidth(outputs=3, with_extra=with_extra)
-    result = export_serving_function(_serve(model, extra), x, no_decisions, score_rtol=BANDWIDTH_SCORE_RTOL)
+    mbps = target_scale(x[:, -1, 2])
+    scales = {n: mbps for n in ("predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps")}
+    result = export_serving_function(_serve(model, extra), x, no_decisions, scales=scales)
+    assert result.check.passed, result.check.failure
     graph = result.onnx_model.graph
     assert [i.name for i in graph.input] == ["link_samples"]  # scaling constants are frozen, not inputs
     out = run_onnx(result.onnx_model, x)
@@ -175,16 +177,20 @@ def test_parity_check_fails_on_a_different_threshold_or_model() -> None:
     model, x = _autoencoder()
     exported = convert_function(consensus_serving_function(model, SHAPE_FLOOR, 10.0, np.inf))
     threshold = float(np.median(run_onnx(exported, x)["reconstruction_error"]))  # half the rows flip
+    check = check_serving_parity(
+        exported,
+        consensus_serving_function(model, SHAPE_FLOOR, threshold, np.inf),
+        x,
+        threshold_decisions("reconstruction_error", "is_high_latency", threshold),
+    )
+    assert "output 'is_high_latency'" in check.failure and not check.report.decisions_identical
     with pytest.raises(ParityError, match="is_high_latency"):
-        check_serving_parity(
-            exported,
-            consensus_serving_function(model, SHAPE_FLOOR, threshold, np.inf),
-            x,
-            threshold_decisions("reconstruction_error", "is_high_latency", threshold),
-        )
+        check.raise_for_failure()
     other, _ = _autoencoder()
-    with pytest.raises(ParityError, match="reconstruction_error"):
-        check_serving_parity(exported, consensus_serving_function(other, SHAPE_FLOOR, 10.0, np.inf), x, no_decisions)
+    check = check_serving_parity(
+        exported, consensus_serving_function(other, SHAPE_FLOOR, 10.0, np.inf), x, no_decisions
+    )
+    assert "output 'reconstruction_error'" in check.failure
 
 
 def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
