@@ -203,3 +203,40 @@ def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
     ops = [node.op_type for node in graph.node]
     assert ops.count("LSTM") == 4
     assert ops.count("MatMul") + ops.count("Gemm") <= 2, ops
+
+
+def test_a_constant_training_feature_gets_a_neutral_scale_and_is_ignored_by_the_graph() -> None:
+    """With std floored at 1e-6, a feature constant in training but not at serving moved the output by 1e6
+    standard deviations, and float32 differences with it; it told the network nothing, so it is fed as 0."""
+    model, _, x = _compression()
+    x[:, 1] = 40.0  # rtt_ms: an operator's trace without RTT, filled with one value
+    pre = Preprocessor(log1p_features=(0, 1, 5), categories={2: (1, 2, 3, 4)}).fit(x)
+    assert pre.constant_features == (1,) and pre.std is not None and pre.std[1] == 1.0
+    assert pre.to_manifest()["constant_features"] == [1]
+    served = x.copy()
+    served[:, 1] = RNG.lognormal(3, 1, len(x))  # at serving time the column varies
+    result = export_serving_function(
+        compression_serving_function(model, pre),
+        served,
+        level_decisions,
+        explain=pre.explain(NAMES),
+        measure_latency=False,
+    )
+    assert result.check.passed, result.check.failure
+    out, baseline = run_onnx(result.onnx_model, served), run_onnx(result.onnx_model, x)
+    np.testing.assert_allclose(out["level_probabilities"], baseline["level_probabilities"], atol=1e-6)
+    assert pre.notes(NAMES) == [
+        "feature rtt_ms is constant on the training split: scaled with std 1 and fed to the network as 0"
+    ]
+
+
+def test_explain_names_a_feature_far_outside_its_training_range() -> None:
+    _, pre, x = _compression()
+    row = x[0].copy()
+    row[3] = 1e9  # hde_compression_ratio, not log-scaled: millions of training standard deviations away
+    (cause,) = pre.explain(NAMES)(row)
+    assert cause.startswith("feature hde_compression_ratio on that row is") and "training standard deviations" in cause
+    assert pre.explain(NAMES)(x[0]) == []
+
+
+NAMES = ["throughput_mbps", "rtt_ms", "link_type", "hde_compression_ratio", "hde_delta_hit_ratio", "amst_mbps"]
