@@ -20,10 +20,9 @@ import onnx
 from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 
-from artifacts.schema import ParityReport
 from artifacts.session import ort_session
 from training.latency import median_latency_us
-from training.parity import Decision, check_parity
+from training.parity import DEFAULT_TOLERANCE, Decision, ParityCheck, Score, check_parity
 
 INPUT_NAME = "node_metrics"
 SCORE_NAME = "anomaly_score"
@@ -230,21 +229,21 @@ def check_forest_parity(
     x_raw: np.ndarray,
     threshold: float,
     preprocessing: ForestPreprocessing | None = None,
-    score_atol: float = 1e-5,
-) -> ParityReport:
-    """Run the graph in onnxruntime and compare with sklearn; raise ParityError on a mismatch.
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> ParityCheck:
+    """Run the graph in onnxruntime and compare with sklearn (training.parity.check_parity; never raises).
 
-    A decision may only differ on a row whose native score lies within `score_atol` of the
-    threshold (a float32/float64 tie); such rows are counted in the report.
+    The score (0-1) may differ by `tolerance`; a decision may only differ on a row whose native score
+    lies within `tolerance` of the threshold (a float32/float64 tie); such rows are counted in the report.
     """
     expected_score = native_anomaly_score(forest, x_raw, preprocessing)
     session = ort_session(model.SerializeToString())
     got_score, got_flag = session.run(None, {INPUT_NAME: np.asarray(x_raw, dtype=np.float32)})
     flag = Decision(
         FLAG_NAME, expected_score >= threshold, got_flag,
-        tie=np.abs(expected_score - threshold) <= score_atol,
+        tie=np.abs(expected_score - threshold) <= tolerance,
     )  # fmt: skip
-    return check_parity({SCORE_NAME: (expected_score, got_score)}, [flag], score_atol)
+    return check_parity([Score(SCORE_NAME, expected_score, got_score)], [flag], tolerance)
 
 
 def forest_latency_us(model: onnx.ModelProto, n_features: int, batch_rows: int = 1) -> float:

@@ -24,13 +24,18 @@ from artifacts.schema import ParityReport
 from artifacts.session import ort_session
 from training.forecast import ABSOLUTE_FLOOR_MBPS, RELATIVE_FLOOR, Z_LIMIT, Calibration
 from training.latency import median_latency_us
-from training.parity import Decision, check_parity
+from training.parity import DEFAULT_TOLERANCE, Decision, Explain, ParityCheck, Score, check_parity
 
 ONNX_OPSET = 17
-SCORE_ATOL = 1e-4
 MAX_ONNX_BYTES = 10 * 1024 * 1024
 # tf2onnx has no Log1p/Expm1 converter: the graphs use log(1 + x) and exp(x) - 1 instead.
 _EPS = 1e-6
+# A feature whose spread on the training split is below a millionth of its level (or of 1) is constant:
+# what varies is float noise, and scaling it to unit variance would turn float32 differences between
+# TensorFlow and onnxruntime into large ones.
+NEAR_CONSTANT_STD = 1e-6
+# A parity row whose feature lies this many training standard deviations away is a likely cause of a difference.
+FAR_OUTSIDE_Z = 1e3
 
 
 @dataclass
@@ -38,13 +43,16 @@ class Preprocessor:
     """Per-feature log1p, one-hot of enum features and standard scaling, fit on the training split.
 
     Works on the last axis of any-rank input; output columns are the numeric features (in input
-    order) followed by one one-hot block per categorical feature.
+    order) followed by one one-hot block per categorical feature. A numeric feature constant on the
+    training split (NEAR_CONSTANT_STD) gets std 1 and is fed to the network as 0 whatever it receives:
+    it told the network nothing in training, so its weights for it are untrained.
     """
 
     log1p_features: tuple[int, ...] = ()  # heavy-tailed features fed as log1p(max(x, 0))
     categories: dict[int, tuple[int, ...]] = field(default_factory=dict)  # feature -> enum codes
     mean: np.ndarray | None = None  # per numeric feature, after log1p; set by fit()
-    std: np.ndarray | None = None  # per numeric feature, floored at 1e-6; set by fit()
+    std: np.ndarray | None = None  # per numeric feature, 1 for a constant one; set by fit()
+    constant_features: tuple[int, ...] = ()  # input columns constant on the training split; set by fit()
 
     def numeric_features(self, n_features: int) -> list[int]:
         """Input columns that are scaled (not one-hot encoded)."""
@@ -57,8 +65,11 @@ class Preprocessor:
         logged = np.where(
             np.isin(numeric, self.log1p_features), np.log1p(np.maximum(flat[:, numeric], 0)), flat[:, numeric]
         )
-        self.mean = logged.mean(axis=0).astype(np.float32)
-        self.std = np.maximum(logged.std(axis=0), _EPS).astype(np.float32)
+        mean, std = logged.mean(axis=0), logged.std(axis=0)
+        constant = std <= NEAR_CONSTANT_STD * np.maximum(np.abs(mean), 1.0)
+        self.mean = mean.astype(np.float32)
+        self.std = np.where(constant, 1.0, std).astype(np.float32)
+        self.constant_features = tuple(int(j) for j, c in zip(numeric, constant, strict=True) if c)
         return self
 
     def apply(self, x: tf.Tensor) -> tf.Tensor:
@@ -70,7 +81,10 @@ class Preprocessor:
         log_mask = np.isin(numeric, self.log1p_features)
         if log_mask.any():
             values = tf.where(log_mask, tf.math.log(1.0 + tf.maximum(values, 0.0)), values)
-        parts = [(values - self.mean) / self.std]
+        scaled = (values - self.mean) / self.std
+        if self.constant_features:
+            scaled = scaled * np.isin(numeric, self.constant_features, invert=True).astype(np.float32)
+        parts = [scaled]
         for j, codes in sorted(self.categories.items()):
             codes_f32 = np.asarray(codes, dtype=np.float32)
             parts.append(tf.cast(tf.equal(x[..., j : j + 1], codes_f32), tf.float32))
@@ -83,7 +97,40 @@ class Preprocessor:
             "categories": {str(j): list(c) for j, c in sorted(self.categories.items())},
             "mean": [] if self.mean is None else self.mean.tolist(),
             "std": [] if self.std is None else self.std.tolist(),
+            "constant_features": list(self.constant_features),
         }
+
+    def explain(self, names: list[str]) -> Callable[[np.ndarray], list[str]]:
+        """Likely causes of a parity difference on one raw input row (last axis = features named `names`):
+        its features far outside the training range, then the features constant on the training split."""
+        if self.mean is None or self.std is None:
+            raise ValueError("Preprocessor.explain called before fit()")
+        numeric = self.numeric_features(len(names))
+        mean, std = self.mean.astype(np.float64), self.std.astype(np.float64)
+        log_mask = np.isin(numeric, self.log1p_features)
+
+        def causes(row: np.ndarray) -> list[str]:
+            values = np.asarray(row, dtype=np.float64).reshape(-1, len(names))[:, numeric]
+            values = np.where(log_mask, np.log1p(np.maximum(values, 0.0)), values)
+            z = np.max(np.abs(values - mean) / std, axis=0)
+            found = [
+                f"feature {names[j]} on that row is {z[k]:.3g} training standard deviations from its training mean"
+                for k, j in enumerate(numeric)
+                if z[k] > FAR_OUTSIDE_Z and j not in self.constant_features
+            ]
+            return found + [
+                f"feature {names[j]} is constant on the training split (the graph feeds it to the network as 0)"
+                for j in self.constant_features
+            ]
+
+        return causes
+
+    def notes(self, names: list[str]) -> list[str]:
+        """Report lines for the features this preprocessing treats specially."""
+        return [
+            f"feature {names[j]} is constant on the training split: scaled with std 1 and fed to the network as 0"
+            for j in self.constant_features
+        ]
 
 
 def convert_function(function: Any) -> onnx.ModelProto:
@@ -118,46 +165,73 @@ def _signature(name: str, row_shape: tuple[int, ...]) -> list[tf.TensorSpec]:
     return [tf.TensorSpec([None, *row_shape], tf.float32, name=name)]
 
 
-DecisionSpec = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], list[Decision]]
+# (native outputs, ONNX outputs, tolerance) -> the decisions to compare, with their tie rows marked.
+DecisionSpec = Callable[[dict[str, np.ndarray], dict[str, np.ndarray], float], list[Decision]]
+Scales = dict[str, tuple[float, str]]  # output name -> (its scale, what that scale is); absent: 1, a 0-1 score
 
 
 @dataclass(frozen=True)
 class KerasExport:
-    """An exported graph with its parity report and onnxruntime latency figures."""
+    """An exported graph with its parity check and onnxruntime latency figures."""
 
     onnx_model: onnx.ModelProto
-    parity: ParityReport
+    check: ParityCheck
     latency_us: dict[str, float]  # "single_row" and "batch_64": median per call, 1 intra-op thread
+
+    @property
+    def parity(self) -> ParityReport:
+        """The manifest's parity figures."""
+        return self.check.report
 
 
 def check_serving_parity(
-    model: onnx.ModelProto, serve: Any, x: np.ndarray, decisions: DecisionSpec, score_rtol: float = 0.0
-) -> ParityReport:
-    """ONNX (onnxruntime) vs the serving function in TensorFlow on `x`; raises ParityError.
+    model: onnx.ModelProto,
+    serve: Any,
+    x: np.ndarray,
+    decisions: DecisionSpec,
+    tolerance: float = DEFAULT_TOLERANCE,
+    scales: Scales | None = None,
+    explain: Callable[[np.ndarray], list[str]] | None = None,
+) -> ParityCheck:
+    """ONNX (onnxruntime) vs the serving function in TensorFlow on `x` (training.parity.check_parity).
 
-    Float outputs must agree within 1e-4 (+ score_rtol * |native|, for outputs in Mbps); decision
-    outputs must be identical except float ties at a boundary, which the DecisionSpec marks.
+    A float output may differ by `tolerance` x its scale (`scales`, default 1 for a 0-1 score); decision
+    outputs must be identical except float ties at a boundary, which the DecisionSpec marks. `explain`
+    names likely causes from a failing row's raw input.
     """
     x = np.asarray(x, dtype=np.float32)
     native, got = run_native(serve, x), run_onnx(model, x)
-    scores = {n: (v, got[n]) for n, v in native.items() if np.issubdtype(v.dtype, np.floating)}
-    return check_parity(scores, decisions(native, got), SCORE_ATOL, score_rtol)
+    scales = scales or {}
+    scores = [
+        Score(n, v, got[n], *scales.get(n, (1.0, "a 0-1 score")))
+        for n, v in native.items()
+        if np.issubdtype(v.dtype, np.floating)
+    ]
+    by_row: Explain | None = (lambda row: explain(x[row])) if explain else None
+    return check_parity(scores, decisions(native, got, tolerance), tolerance, by_row)
 
 
 def export_serving_function(
-    serve: Any, x_parity: np.ndarray, decisions: DecisionSpec, score_rtol: float = 0.0, measure_latency: bool = True
+    serve: Any,
+    x_parity: np.ndarray,
+    decisions: DecisionSpec,
+    tolerance: float = DEFAULT_TOLERANCE,
+    scales: Scales | None = None,
+    explain: Callable[[np.ndarray], list[str]] | None = None,
+    measure_latency: bool = True,
 ) -> KerasExport:
-    """Convert `serve` to ONNX, check parity on `x_parity` (raises ParityError) and time it."""
+    """Convert `serve` to ONNX, check parity on `x_parity` and time it.
+
+    A parity failure does not raise: it is in `check.failure`, and the graph is returned all the same so
+    the caller can evaluate it and write it where the failure message says.
+    """
     model = convert_function(serve)
-    report = check_serving_parity(model, serve, x_parity, decisions, score_rtol)
+    check = check_serving_parity(model, serve, x_parity, decisions, tolerance, scales, explain)
     latency: dict[str, float] = {}
     if measure_latency:
         row = np.asarray(x_parity[0], dtype=np.float32)
         latency = {"single_row": onnx_latency_us(model, row), "batch_64": onnx_latency_us(model, row, 64)}
-    return KerasExport(model, report, latency)
-
-
-BANDWIDTH_SCORE_RTOL = 1e-5  # Mbps outputs reach 1e4: compare relative to the value as well
+    return KerasExport(model, check, latency)
 
 
 def bandwidth_serving_function(
@@ -258,21 +332,23 @@ def consensus_serving_function(
     return serve
 
 
-def level_decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[Decision]:
-    """`level` must match wherever the native top-2 probabilities are not tied within 1e-4."""
+def level_decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray], tolerance: float) -> list[Decision]:
+    """`level` must match wherever the native top-2 probabilities are more than 2 x tolerance apart
+    (each may move by the tolerance)."""
     top2 = np.sort(native["level_probabilities"], axis=-1)[:, -2:]
-    return [Decision("level", native["level"], got["level"], tie=(top2[:, 1] - top2[:, 0]) <= SCORE_ATOL)]
+    return [Decision("level", native["level"], got["level"], tie=(top2[:, 1] - top2[:, 0]) <= 2 * tolerance)]
 
 
 def threshold_decisions(score: str, flag: str, threshold: float) -> DecisionSpec:
-    """`flag` must match wherever the native score is not within 1e-4 of the threshold."""
+    """`flag` must match wherever the native score is not within tolerance x |threshold| of the threshold."""
 
-    def decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[Decision]:
-        return [Decision(flag, native[flag], got[flag], tie=np.abs(native[score] - threshold) <= SCORE_ATOL)]
+    def decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray], tolerance: float) -> list[Decision]:
+        band = tolerance * max(abs(threshold), _EPS)
+        return [Decision(flag, native[flag], got[flag], tie=np.abs(native[score] - threshold) <= band)]
 
     return decisions
 
 
-def no_decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[Decision]:
+def no_decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray], tolerance: float) -> list[Decision]:
     """For models whose outputs are all scores (bandwidth)."""
     return []

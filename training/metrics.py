@@ -36,6 +36,8 @@ class Evaluation:
     """A model's test metrics, the targets they are held to and the baselines on the same rows.
 
     With `primary_metric` set and `beats_baselines` left empty, each baseline is compared on that metric.
+    `failures` are reasons the model is a failed model whatever its figures (a detector whose flag catches
+    nothing, or flags everything: detector_failures).
     """
 
     model: str
@@ -46,6 +48,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     primary_metric: str = ""  # the metric "beats a baseline" compares; "" when beats_baselines is given
     higher_is_better: bool = True  # direction of the primary metric
+    failures: list[str] = field(default_factory=list)  # why this is a failed model; empty when it is not
 
     def __post_init__(self) -> None:
         if self.primary_metric and not self.beats_baselines:
@@ -72,13 +75,18 @@ class Evaluation:
         return all(v["met"] for v in self.target_table().values())
 
     @property
+    def failed(self) -> bool:
+        """A failed model (see `failures`): reported FAILED, refused by --strict, a non-zero exit."""
+        return bool(self.failures)
+
+    @property
     def passed(self) -> bool:
-        """The strict rule: the model beats every one of its baselines (and has at least one).
+        """The strict rule: the model is not a failed one and beats every one of its baselines (and has one).
 
         The design's targets stay in the report, marked met or missed, but a model that beats every
         naive rule on the same rows is worth serving whether or not it reaches a seed figure.
         """
-        return bool(self.beats_baselines) and all(self.beats_baselines.values())
+        return not self.failed and bool(self.beats_baselines) and all(self.beats_baselines.values())
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -118,6 +126,30 @@ def binary_metrics(actual: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
         "positives": tp + fn,
         "rows": tp + tn + fp + fn,
     }
+
+
+FLAGS_EVERYTHING_SHARE = 0.99  # a flag raised on this share of normal rows flags (nearly) everything
+
+
+def detector_failures(actual: np.ndarray, flagged: np.ndarray, rows: str = "test rows") -> list[str]:
+    """Why a detector's flag is useless on these rows: it catches none of the positives (while there
+    are some), or it is raised on (nearly) every normal row. Empty when neither holds."""
+    actual = np.asarray(actual, bool)
+    flagged = np.asarray(flagged, bool)
+    failures = []
+    positives = int(actual.sum())
+    if positives and not (actual & flagged).any():
+        failures.append(
+            f"the flag catches none of the {positives} positive {rows} (0 true positives; "
+            f"{int(flagged.sum())} flagged): the threshold chosen on validation catches nothing"
+        )
+    normal = ~actual
+    if normal.any() and flagged[normal].mean() >= FLAGS_EVERYTHING_SHARE:
+        failures.append(
+            f"the flag is raised on {flagged[normal].mean():.1%} of the {int(normal.sum())} normal {rows} "
+            f"({flagged.mean():.1%} of all): the threshold chosen on validation flags (nearly) everything"
+        )
+    return failures
 
 
 def pr_auc(actual: np.ndarray, score: np.ndarray) -> float:

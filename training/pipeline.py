@@ -1,4 +1,11 @@
-"""Run the chosen training tasks, sequentially or in separate processes, and publish what passes."""
+"""Run the chosen training tasks, sequentially or in separate processes, and publish what passes.
+
+Where each trained model goes:
+- parity beyond tolerance: <report_dir>/rejected/ (never served: its graph disagrees with the model evaluated);
+- a failed model (Evaluation.failures, e.g. a detector that catches nothing) or one that misses a baseline:
+  <report_dir>/rejected/ with --strict, the served directory otherwise (the summary says FAILED or missed);
+- otherwise the served directory.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ class PipelineConfig:
     models: tuple[str, ...]
     settings: TrainSettings
     parallel: bool = False  # one process per model (two at a time on this 2-core machine)
-    strict: bool = False  # a model that misses a target or a baseline is not published to output_dir
+    strict: bool = False  # a failed model, or one that misses a baseline, is not published to output_dir
     keep_versions: int = 3  # versions kept per model in output_dir after publishing (older ones are deleted)
     request: DataRequest = DataRequest()  # models, feature choice and snap tolerance the data is loaded for
 
@@ -37,8 +44,15 @@ class ModelOutcome:
     """What happened to one model: trained and published, rejected, or failed."""
 
     name: str
-    status: str  # "published", "rejected (missed targets)", "failed: ..."
+    status: str  # "published", "rejected (...)", "FAILED ...", "failed: <exception>"
     entry: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # the exception that stopped training; no model exists
+    failures: list[str] = field(default_factory=list)  # why a trained model is a failed model
+
+    @property
+    def failed(self) -> bool:
+        """Training stopped, or the trained model is a failed one."""
+        return bool(self.error or self.failures)
 
 
 def limit_threads(threads: int) -> None:
@@ -68,7 +82,8 @@ def _entry(model: TrainedModel) -> dict[str, Any]:
     return {
         "description": model.description,
         "evaluation": evaluation_json(model.evaluation),
-        "parity": asdict(model.parity),
+        "failures": model.failures,
+        "parity": model.parity_check.to_json() if model.parity_check else asdict(model.parity),
         "latency_us": model.latency_us,
         "split_counts": model.split_counts,
         "train_seconds": model.train_seconds,
@@ -104,21 +119,33 @@ def run(config: PipelineConfig, data: TelemetryData) -> list[ModelOutcome]:
     for name in config.models:
         result = trained[name]
         if isinstance(result, BaseException):
-            progress(name, f"FAILED: {type(result).__name__}: {result}")
-            outcomes.append(ModelOutcome(name, f"failed: {type(result).__name__}: {result}"))
+            error = f"{type(result).__name__}: {result}"
+            progress(name, f"FAILED: {error}")
+            outcomes.append(ModelOutcome(name, f"failed: {error}", error=error))
             continue
         entry = _entry(result)
         if training_data is None:
             training_data = training_data_summary(data.metrics) | {"sample_interval_s": data.interval_s}
-        if config.strict and not result.evaluation.passed:
-            path = publish(result, training_data, config.report_dir / "rejected", created)
-            status = "rejected (missed a target or baseline; not published)"
+        rejected = config.report_dir / "rejected"
+        failures = result.failures
+        if result.parity_failure:
+            path = publish(result, training_data, rejected, created)
+            status = f"FAILED parity, not published; model and report written to {path}"
+        elif config.strict and not result.evaluation.passed:
+            path = publish(result, training_data, rejected, created)
+            why = "FAILED" if failures else "missed a baseline"
+            status = f"rejected ({why}; not published); written to {path}"
         else:
             path = publish(result, training_data, config.output_dir, created)
             for old in prune_versions(config.output_dir / name, config.keep_versions):
                 progress(name, f"deleted old version {old.name} (keeping {config.keep_versions})")
-            status = "published" if result.evaluation.passed else "published (missed a target or baseline)"
+            if failures:
+                status = "published, but FAILED (see the summary; --strict refuses it)"
+            else:
+                status = "published" if result.evaluation.passed else "published (missed a target or baseline)"
         entry |= {"status": status, "version": path.name, "path": str(path)}
         progress(name, f"{status}: {path}")
-        outcomes.append(ModelOutcome(name, status, entry))
+        for failure in failures:
+            progress(name, f"FAILED: {failure}")
+        outcomes.append(ModelOutcome(name, status, entry, failures=failures))
     return outcomes

@@ -25,6 +25,7 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
     return {
         "model": evaluation.model,
         "passed": evaluation.passed,
+        "failures": evaluation.failures,
         "metrics": evaluation.metrics,
         "targets": evaluation.target_table(),
         "baselines": evaluation.baselines,
@@ -35,7 +36,8 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def summary_rows(entries: list[dict[str, Any]]) -> list[str]:
-    """Markdown table: one row per target with measured value, met or MISSED, and the baselines."""
+    """Markdown table: one row per target with measured value, met or MISSED, and the baselines; then a
+    FAILED row with the reasons for a failed model (a detector that catches nothing, parity beyond tolerance)."""
     lines = [
         "| model | metric | target | measured | result | baselines (same test rows) |",
         "|---|---|---|---|---|---|",
@@ -55,6 +57,10 @@ def summary_rows(entries: list[dict[str, Any]]) -> list[str]:
         beaten = ", ".join(f"{k}: {'beaten' if v else '**NOT beaten**'}" for k, v in ev["beats_baselines"].items())
         on = f" on {ev['primary_metric']}" if ev.get("primary_metric") else ""
         lines.append(f"| {ev['model']} | baselines | model beats each{on} | | {beaten} | |")
+        failures = entry.get("failures", ev.get("failures", []))
+        if failures:
+            reasons = "; ".join(f.replace("|", "/") for f in failures)
+            lines.append(f"| {ev['model']} | **FAILED** | a usable model | | **FAILED**: {reasons} | |")
     return lines
 
 
@@ -63,6 +69,7 @@ def _model_section(entry: dict[str, Any]) -> list[str]:
     lines = [f"## {ev['model']}", "", entry.get("description", ""), ""]
     lines += [
         f"- status: {entry['status']}",
+        *[f"- **FAILED**: {failure}" for failure in entry.get("failures", [])],
         f"- version: {entry.get('version', 'not exported')}",
         f"- training time: {entry.get('train_seconds', 0):.0f} s",
         f"- split (rows or windows): {entry.get('split_counts', {})}",

@@ -23,7 +23,6 @@ from training import forecast  # noqa: E402
 from training import models as arch  # noqa: E402
 from training.export_forest import ForestPreprocessing, check_forest_parity, forest_to_onnx  # noqa: E402
 from training.export_keras import (  # noqa: E402
-    BANDWIDTH_SCORE_RTOL,
     Preprocessor,
     bandwidth_serving_function,
     compression_serving_function,
@@ -40,6 +39,7 @@ from training.features import (  # noqa: E402
     select_features,
 )
 from training.metrics import Evaluation, Target  # noqa: E402
+from training.parity import target_scale  # noqa: E402
 from training.publish import publish  # noqa: E402
 from training.tasks import bandwidth, compression, consensus, reliability  # noqa: E402
 from training.tasks.common import TrainedModel  # noqa: E402
@@ -83,7 +83,9 @@ def _bandwidth() -> TrainedModel:
     model.fit(relative, z[:, None], epochs=1, verbose=0)
     calibration = forecast.Calibration.fit(model.predict(relative, verbose=0), z, forecast.window_scale(x[..., 0]))
     serve = bandwidth_serving_function(model, calibration, 0, None, bandwidth.STEPS, 1)
-    exported = export_serving_function(serve, x, no_decisions, BANDWIDTH_SCORE_RTOL, measure_latency=False)
+    mbps = target_scale(next_mbps)
+    scales = {n: mbps for n in ("predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps")}
+    exported = export_serving_function(serve, x, no_decisions, scales=scales, measure_latency=False)
     return _trained(
         bandwidth, exported.onnx_model, exported.parity, x,
         rpc="PredictBandwidth", input_name="link_samples", input_shape=[None, bandwidth.STEPS, len(features)],
@@ -118,7 +120,7 @@ def _reliability() -> TrainedModel:
     forest = IsolationForest(n_estimators=10, random_state=0).fit(prep.transform(x))
     model = forest_to_onnx(forest, 0.6, prep)
     return _trained(
-        reliability, model, check_forest_parity(model, forest, x, 0.6, prep), x,
+        reliability, model, check_forest_parity(model, forest, x, 0.6, prep).report, x,
         rpc="DetectAnomaly", input_name="node_metrics", input_shape=[None, len(RELIABILITY_FEATURES)],
         features=[f.manifest_entry() for f in RELIABILITY_FEATURES], thresholds={"anomaly_score": 0.6},
     )  # fmt: skip

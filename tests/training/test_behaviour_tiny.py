@@ -36,7 +36,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Served]:
     args += ["--output-dir", str(tmp / "models"), "--report-dir", str(tmp / "reports"), "--quiet"]
     args += ["--epochs", "1", "--max-train-windows", "3000", "--models", *names]
     args += ["--features", "bandwidth_predictor=throughput_mbps"]
-    assert training_main(args) == 0
+    # One epoch on 30 hours: the tiny consensus detector may catch no test incident, a FAILED model (exit 4)
+    # that is still published without --strict; its behaviour is what these tests check.
+    assert training_main(args) in (0, 4)
     return {name: load(newest_version(tmp / "models" / name)) for name in names}
 
 

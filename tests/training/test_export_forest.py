@@ -59,7 +59,9 @@ def _rows_at_thresholds(forest: IsolationForest, pre: ForestPreprocessing) -> np
 def test_scores_match_sklearn(pre: ForestPreprocessing, max_features: float) -> None:
     forest = _fit(pre, max_features=max_features)
     x = np.concatenate([_node_metrics(3000, seed=1), _rows_at_thresholds(forest, pre)])
-    report = check_forest_parity(forest_to_onnx(forest, 0.55, pre), forest, x, 0.55, pre)
+    check = check_forest_parity(forest_to_onnx(forest, 0.55, pre), forest, x, 0.55, pre)
+    report = check.report
+    assert check.passed, check.failure
     assert report.max_abs_diff <= 1e-5
     assert report.rows == len(x)
     assert report.decisions_identical
@@ -105,14 +107,16 @@ def test_served_score_is_minus_score_samples_in_unit_interval() -> None:
 def test_parity_check_fails_for_a_different_forest() -> None:
     forest = _fit(ForestPreprocessing())
     other = IsolationForest(n_estimators=30, random_state=1).fit(_node_metrics(600, seed=9))
+    check = check_forest_parity(forest_to_onnx(other, 0.55), forest, _node_metrics(200, 4), 0.55)
+    assert f"output {SCORE_NAME!r}" in check.failure and "on row" in check.failure
     with pytest.raises(ParityError, match=SCORE_NAME):
-        check_forest_parity(forest_to_onnx(other, 0.55), forest, _node_metrics(200, 4), 0.55)
+        check.raise_for_failure()
 
 
 def test_parity_check_fails_when_preprocessing_is_not_folded() -> None:
     forest = _fit(HEAVY_TAILED)
-    with pytest.raises(ParityError):
-        check_forest_parity(forest_to_onnx(forest, 0.55), forest, _node_metrics(200, 4), 0.55, HEAVY_TAILED)
+    check = check_forest_parity(forest_to_onnx(forest, 0.55), forest, _node_metrics(200, 4), 0.55, HEAVY_TAILED)
+    assert not check.passed
 
 
 def test_single_row_latency_under_100_us() -> None:

@@ -13,7 +13,6 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from training.export_keras import (  # noqa: E402
-    BANDWIDTH_SCORE_RTOL,
     Preprocessor,
     bandwidth_serving_function,
     check_serving_parity,
@@ -27,7 +26,7 @@ from training.export_keras import (  # noqa: E402
     threshold_decisions,
 )
 from training.forecast import Calibration  # noqa: E402
-from training.parity import ParityError  # noqa: E402
+from training.parity import ParityError, target_scale  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -70,7 +69,10 @@ def _serve(model: keras.Model, extra: Any, calibration: Calibration | None = Non
 @pytest.mark.parametrize("with_extra", [True, False])
 def test_bandwidth_quantile_export_has_contract_outputs_and_parity(with_extra: bool) -> None:
     model, extra, x = _bandwidth(outputs=3, with_extra=with_extra)
-    result = export_serving_function(_serve(model, extra), x, no_decisions, score_rtol=BANDWIDTH_SCORE_RTOL)
+    mbps = target_scale(x[:, -1, 2])
+    scales = {n: mbps for n in ("predicted_throughput_mbps", "lower_bound_mbps", "upper_bound_mbps")}
+    result = export_serving_function(_serve(model, extra), x, no_decisions, scales=scales)
+    assert result.check.passed, result.check.failure
     graph = result.onnx_model.graph
     assert [i.name for i in graph.input] == ["link_samples"]  # scaling constants are frozen, not inputs
     out = run_onnx(result.onnx_model, x)
@@ -175,16 +177,20 @@ def test_parity_check_fails_on_a_different_threshold_or_model() -> None:
     model, x = _autoencoder()
     exported = convert_function(consensus_serving_function(model, SHAPE_FLOOR, 10.0, np.inf))
     threshold = float(np.median(run_onnx(exported, x)["reconstruction_error"]))  # half the rows flip
+    check = check_serving_parity(
+        exported,
+        consensus_serving_function(model, SHAPE_FLOOR, threshold, np.inf),
+        x,
+        threshold_decisions("reconstruction_error", "is_high_latency", threshold),
+    )
+    assert "output 'is_high_latency'" in check.failure and not check.report.decisions_identical
     with pytest.raises(ParityError, match="is_high_latency"):
-        check_serving_parity(
-            exported,
-            consensus_serving_function(model, SHAPE_FLOOR, threshold, np.inf),
-            x,
-            threshold_decisions("reconstruction_error", "is_high_latency", threshold),
-        )
+        check.raise_for_failure()
     other, _ = _autoencoder()
-    with pytest.raises(ParityError, match="reconstruction_error"):
-        check_serving_parity(exported, consensus_serving_function(other, SHAPE_FLOOR, 10.0, np.inf), x, no_decisions)
+    check = check_serving_parity(
+        exported, consensus_serving_function(other, SHAPE_FLOOR, 10.0, np.inf), x, no_decisions
+    )
+    assert "output 'reconstruction_error'" in check.failure
 
 
 def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
@@ -197,3 +203,40 @@ def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
     ops = [node.op_type for node in graph.node]
     assert ops.count("LSTM") == 4
     assert ops.count("MatMul") + ops.count("Gemm") <= 2, ops
+
+
+def test_a_constant_training_feature_gets_a_neutral_scale_and_is_ignored_by_the_graph() -> None:
+    """With std floored at 1e-6, a feature constant in training but not at serving moved the output by 1e6
+    standard deviations, and float32 differences with it; it told the network nothing, so it is fed as 0."""
+    model, _, x = _compression()
+    x[:, 1] = 40.0  # rtt_ms: an operator's trace without RTT, filled with one value
+    pre = Preprocessor(log1p_features=(0, 1, 5), categories={2: (1, 2, 3, 4)}).fit(x)
+    assert pre.constant_features == (1,) and pre.std is not None and pre.std[1] == 1.0
+    assert pre.to_manifest()["constant_features"] == [1]
+    served = x.copy()
+    served[:, 1] = RNG.lognormal(3, 1, len(x))  # at serving time the column varies
+    result = export_serving_function(
+        compression_serving_function(model, pre),
+        served,
+        level_decisions,
+        explain=pre.explain(NAMES),
+        measure_latency=False,
+    )
+    assert result.check.passed, result.check.failure
+    out, baseline = run_onnx(result.onnx_model, served), run_onnx(result.onnx_model, x)
+    np.testing.assert_allclose(out["level_probabilities"], baseline["level_probabilities"], atol=1e-6)
+    assert pre.notes(NAMES) == [
+        "feature rtt_ms is constant on the training split: scaled with std 1 and fed to the network as 0"
+    ]
+
+
+def test_explain_names_a_feature_far_outside_its_training_range() -> None:
+    _, pre, x = _compression()
+    row = x[0].copy()
+    row[3] = 1e9  # hde_compression_ratio, not log-scaled: millions of training standard deviations away
+    (cause,) = pre.explain(NAMES)(row)
+    assert cause.startswith("feature hde_compression_ratio on that row is") and "training standard deviations" in cause
+    assert pre.explain(NAMES)(x[0]) == []
+
+
+NAMES = ["throughput_mbps", "rtt_ms", "link_type", "hde_compression_ratio", "hde_delta_hit_ratio", "amst_mbps"]

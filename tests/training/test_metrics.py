@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from training.metrics import (
+    Evaluation,
     Target,
     binary_metrics,
+    detector_failures,
     pr_auc,
     regression_metrics,
     threshold_for_best_f1,
@@ -71,3 +73,31 @@ def test_strict_rule_is_beating_every_baseline_and_targets_only_report() -> None
     assert not Evaluation("m", {"f1": 0.5}, [], {}, primary_metric="f1").passed  # nothing shown to be beaten
     tie = Evaluation("m", {"f1": 0.5}, [], {"a": {"f1": 0.5}}, primary_metric="f1")
     assert not tie.passed
+
+
+def test_a_flag_that_catches_nothing_or_flags_every_normal_row_is_a_failure() -> None:
+
+    actual = np.array([True] * 5 + [False] * 95)
+    nothing = np.zeros(100, bool)
+    nothing[50] = True  # one false alarm, no true positive
+    (failure,) = detector_failures(actual, nothing)
+    assert failure.startswith("the flag catches none of the 5 positive test rows (0 true positives; 1 flagged)")
+    (failure,) = detector_failures(actual, np.ones(100, bool))
+    assert "raised on 100.0% of the 95 normal test rows" in failure and "(nearly) everything" in failure
+    useful = actual.copy()
+    useful[:4] = False  # catches one of five, flags nothing else
+    assert detector_failures(actual, useful) == []
+    assert detector_failures(np.zeros(100, bool), np.zeros(100, bool)) == []  # no positives: nothing to catch
+
+
+def test_a_failed_model_does_not_pass_even_when_it_beats_every_baseline() -> None:
+    evaluation = Evaluation(
+        "reliability_detector",
+        {"pr_auc": 0.9},
+        [],
+        {"zscore_rule": {"pr_auc": 0.5}},
+        primary_metric="pr_auc",
+        failures=["the flag catches none of the 5 positive test rows"],
+    )
+    assert all(evaluation.beats_baselines.values())
+    assert evaluation.failed and not evaluation.passed

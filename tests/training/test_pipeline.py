@@ -32,11 +32,14 @@ EXPECTED_IO = {
 }
 
 
-def _write(tmp: Path, name: str, shift_test_throughput: float = 1.0) -> tuple[Path, Path]:
+def _write(tmp: Path, name: str, shift_test_throughput: float = 1.0, constant: str | None = None) -> tuple[Path, Path]:
+    """Small telemetry and incidents; `constant`: a column set to one value everywhere (an operator's filler)."""
     from training.datagen import generate
 
     data = generate(nodes=5, hours=30, interval_s=120, seed=3, incidents_per_node_day=4.0, test_fraction=0.0)
     metrics = data.metrics
+    if constant is not None:
+        metrics[constant] = metrics[constant].median()
     if shift_test_throughput != 1.0:  # the last 15 % of each link: the rows the test split takes
         order = metrics.groupby(["node_id", "peer_id"])["epoch_time"].rank(pct=True)
         metrics.loc[order > 0.85, "throughput_mbps"] *= shift_test_throughput
@@ -64,8 +67,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
 
 
 def test_all_four_models_are_published_with_complete_manifests(trained: tuple) -> None:
-    models, _, _, _, code = trained
-    assert code == 0
+    models, reports, _, _, code = trained
+    # One epoch on 30 hours: a tiny detector may catch no test incident, a FAILED model (exit 4), still published.
+    failed = json.loads((reports / "master_training_report.json").read_text())["failed"]
+    assert code == (4 if failed else 0) and set(failed) <= {"consensus_latency", "reliability_detector"}
     for name, (input_name, shape, outputs) in EXPECTED_IO.items():
         versions = [p for p in (models / name).iterdir() if not p.name.startswith(".")]
         assert len(versions) == 1, name
@@ -219,3 +224,86 @@ def test_reliability_without_incidents_fails_with_a_clear_message(
     err = capsys.readouterr().err
     assert "reliability_detector needs incidents" in err and "--incidents-path" in err
     assert not (tmp_path / "m" / "reliability_detector").exists()
+
+
+def _version(models: Path, name: str) -> Path:
+    return next(p for p in (models / name).iterdir() if not p.name.startswith("."))
+
+
+def test_a_constant_feature_trains_and_publishes_with_a_neutral_scale(tmp_path: Path) -> None:
+    """A trace without RTT, filled with one value: the selector trains, passes parity and is published."""
+    metrics, incidents = _write(tmp_path, "constant_rtt", constant="rtt_ms")
+    flags = ["--models", "compression_selector", "--epochs", "1", "--max-train-windows", "3000"]
+    code = _train(metrics, incidents, tmp_path / "m", tmp_path / "r", *flags)
+    assert code == 0
+    manifest = read_manifest(_version(tmp_path / "m", "compression_selector"))
+    preprocessing = manifest.audit_constants["preprocessing"]
+    rtt = manifest.feature_names.index("rtt_ms")
+    assert preprocessing["constant_features"] == [rtt]
+    assert preprocessing["std"][rtt] == 1.0  # not floored at 1e-6
+    report = json.loads((tmp_path / "r" / "compression_selector_report.json").read_text())
+    assert report["parity"]["failure"] == "" and report["failures"] == []
+    assert any("rtt_ms is constant on the training split" in n for n in report["evaluation"]["notes"])
+
+
+def test_an_impossible_parity_tolerance_fails_naming_the_output_and_keeps_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tolerance 0: every float32 difference fails; the model and its report are still written, under rejected/."""
+    metrics, incidents = _write(tmp_path, "constant_rtt", constant="rtt_ms")
+    flags = ["--models", "compression_selector", "--epochs", "1", "--max-train-windows", "3000"]
+    code = _train(metrics, incidents, tmp_path / "m", tmp_path / "r", *flags, "--parity-tolerance", "0")
+    assert code == 4
+    assert not (tmp_path / "m" / "compression_selector").exists()
+    rejected = _version(tmp_path / "r" / "rejected", "compression_selector")
+    read_manifest(rejected, complete=True)
+    out = capsys.readouterr().out
+    failed = next(line for line in out.splitlines() if line.startswith("FAILED compression_selector: parity: "))
+    assert "output 'level_probabilities' differs from the native model by" in failed and "on row" in failed
+    assert "tolerance 0 x scale" in failed and "likely cause:" in failed
+    assert "rtt_ms is constant on the training split" in failed
+    assert f"written to {rejected}" in out  # the message gives the location
+    report = json.loads((tmp_path / "r" / "master_training_report.json").read_text())
+    assert report["failed"] == ["compression_selector"] and report["parity_tolerance"] == 0.0
+    assert "| compression_selector | **FAILED** |" in (tmp_path / "r" / "master_training_report.md").read_text()
+
+
+def test_parity_tolerance_must_be_a_number_at_least_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _train(Path("m.parquet"), None, Path("m"), Path("r"), "--parity-tolerance", "-1")
+    assert exit_info.value.code == 2
+    assert "--parity-tolerance must be a finite number >= 0, not '-1'" in capsys.readouterr().err
+
+
+def _write_incidents_invisible_in_test(tmp: Path) -> tuple[Path, Path]:
+    """Incidents show in the metrics until the test period, where every row of the detector's features is
+    set to the column's median: the test incidents are labelled but do not affect the metrics."""
+    from training.datagen import generate
+    from training.features import MODEL_DATA
+
+    data = generate(nodes=5, hours=30, interval_s=120, seed=3, incidents_per_node_day=4.0, test_fraction=0.0)
+    metrics = data.metrics
+    test_rows = metrics.groupby(["node_id", "peer_id"])["epoch_time"].rank(pct=True) > 0.85  # the test split
+    for feature in MODEL_DATA["reliability_detector"].features:
+        metrics.loc[test_rows, feature.column] = metrics[feature.column].median()
+    metrics_path, incidents_path = tmp / "invisible.parquet", tmp / "invisible_incidents.json"
+    metrics.to_parquet(metrics_path)
+    incidents_path.write_text(json.dumps(data.incidents))
+    return metrics_path, incidents_path
+
+
+def test_a_detector_that_catches_nothing_is_a_failed_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its flag catches no test incident: FAILED in the summary, refused by --strict, exit 4 with or without it."""
+    metrics, incidents = _write_incidents_invisible_in_test(tmp_path)
+    flags = ["--models", "reliability_detector"]
+    code = _train(metrics, incidents, tmp_path / "served", tmp_path / "rep", *flags, "--strict")
+    out = capsys.readouterr().out
+    assert code == 4
+    assert not (tmp_path / "served" / "reliability_detector").exists()
+    assert any((tmp_path / "rep" / "rejected" / "reliability_detector").iterdir())
+    summary = next(line for line in out.splitlines() if line.startswith("| reliability_detector | **FAILED** |"))
+    assert "the flag catches none of the" in summary and "positive test rows (0 true positives" in summary
+    code = _train(metrics, incidents, tmp_path / "served", tmp_path / "rep2", *flags)
+    assert code == 4  # published, but the exit says it failed
+    assert any((tmp_path / "served" / "reliability_detector").iterdir())
+    assert "reliability_detector: published, but FAILED" in capsys.readouterr().out

@@ -47,7 +47,7 @@ def forest_artifact() -> tuple[object, ModelCard, np.ndarray]:
             OutputSpec("is_anomaly", "bool", "flag", "anomaly_score >= threshold"),
         ),
         training_data=training_data_summary(frame),
-        parity=check_forest_parity(model, forest, x, 0.6),
+        parity=check_forest_parity(model, forest, x, 0.6).report,
         thresholds={"anomaly_score": 0.6},
         metrics={"test_recall": 0.5},
     )

@@ -1,4 +1,10 @@
-"""Train, evaluate (through onnxruntime) and export the models; write the model set and the reports."""
+"""Train, evaluate (through onnxruntime) and export the models; write the model set and the reports.
+
+Exit codes: 0 every model published and passed; 1 a model's training stopped with an error; 2 the data has
+problems; 3 with --strict, a model missed a baseline and was not published; 4 a model FAILED (its exported
+graph disagrees with it beyond --parity-tolerance, or a detector's flag catches nothing or flags nearly
+everything), with or without --strict: without it a failed detector is still published, the exit says so.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,18 @@ from pathlib import Path
 from training.commands.validate import add_data_arguments, data_request
 from training.tasks import MODEL_NAMES
 
-EXIT_OK, EXIT_DATA, EXIT_MISSED = 0, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_DATA, EXIT_MISSED, EXIT_FAILED = 0, 1, 2, 3, 4
+
+
+def _tolerance(text: str) -> float:
+    """argparse type of --parity-tolerance: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--parity-tolerance must be a number, not {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"--parity-tolerance must be a finite number >= 0, not {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +66,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reliability flag threshold chosen on validation: best F1, or reach the recall target "
         "(flags most normal rows when anomalies are subtle)",
     )
+    parser.add_argument(
+        "--parity-tolerance",
+        type=_tolerance,
+        default=d.parity_tolerance,
+        help="largest ONNX-vs-native difference of a float output, as a share of its scale (regressors: the "
+        "test targets' median absolute deviation; detector scores: their threshold; 0-1 scores: 1); decisions "
+        "must be identical except within this band of a threshold. A model beyond it is written to "
+        "<report-dir>/rejected/, not published, and the run exits 4 (default: %(default)g)",
+    )
     parser.add_argument("--parallel", action="store_true", help="train models in separate processes")
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="do not publish a model that misses a target or a baseline; exit 3 if any does",
+        help="do not publish a model that FAILED or misses a baseline (it goes to <report-dir>/rejected/); "
+        "exit 4 if one FAILED, else 3 if one missed a baseline",
     )
     parser.add_argument(
         "--keep-versions",
@@ -93,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         max_train_windows=args.max_train_windows,
         target_accuracy=args.target_accuracy,
         anomaly_threshold=args.anomaly_threshold,
+        parity_tolerance=args.parity_tolerance,
         plots_dir=args.report_dir / "plots",
         verbose=not args.quiet,
     )
@@ -121,15 +149,21 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "epochs": args.epochs,
         "strict": args.strict,
-        "failed": [o.name for o in outcomes if o.status.startswith("failed")],
+        "parity_tolerance": args.parity_tolerance,
+        "failed": [o.name for o in outcomes if o.failed],  # training stopped, or a FAILED model
     }
     md = write_reports(args.report_dir, entries, header)
     print("\n".join(summary_rows(entries)))
     for outcome in outcomes:
         print(f"{outcome.name}: {outcome.status}")
     print(f"report: {md}")
-    if any(o.status.startswith("failed") for o in outcomes):
-        return 1
+    for outcome in outcomes:
+        for failure in outcome.failures:
+            print(f"FAILED {outcome.name}: {failure}")
+    if any(o.error for o in outcomes):
+        return EXIT_ERROR
+    if any(o.failures for o in outcomes):
+        return EXIT_FAILED
     missed = [o.name for o in outcomes if not o.entry["evaluation"]["passed"]]
     if missed and args.strict:
         print(f"strict: {', '.join(missed)} missed a target or baseline and were not published", file=sys.stderr)

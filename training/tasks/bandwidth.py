@@ -138,6 +138,13 @@ def _extra_preprocessor(features: tuple[Feature, ...], x_train: np.ndarray) -> A
     return Preprocessor(log1p_features=log1p, categories=categories).fit(x_train[:, :, columns])
 
 
+def _explain_extra(extra: Any, features: tuple[Feature, ...]) -> Any:
+    """Likely causes of a parity difference from a raw window: its optional features, as `extra` sees them."""
+    others = [k for k, f in enumerate(features) if f.name != CORE_FEATURE]
+    causes = extra.explain([features[k].name for k in others])
+    return lambda window: causes(np.asarray(window)[..., others])
+
+
 def _with_trends(x: np.ndarray, z: np.ndarray, features: tuple[Feature, ...], seed: int) -> tuple[Any, Any]:
     """Training windows plus clean trends and steady levels (other features copied from real windows)."""
     rng = np.random.default_rng(seed)
@@ -151,13 +158,9 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     """Windows per link, temporal split, preprocessing fit on train, quantile LSTM, calibration on validation."""
     import keras
 
-    from training.export_keras import (
-        BANDWIDTH_SCORE_RTOL,
-        bandwidth_serving_function,
-        export_serving_function,
-        no_decisions,
-    )
+    from training.export_keras import bandwidth_serving_function, export_serving_function, no_decisions
     from training.models import BandwidthArch, bandwidth_model, pinball_loss
+    from training.parity import target_scale
 
     started = time.perf_counter()
     seed_everything(settings.seed)
@@ -199,11 +202,24 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         model, calibration, [f.name for f in features].index(CORE_FEATURE), extra, STEPS, len(features)
     )
     test = np.flatnonzero(split == TEST)
-    exported = export_serving_function(serve, x[test[:2000]], no_decisions, BANDWIDTH_SCORE_RTOL)
+    parity_rows = test[:2000]
+    # Mbps outputs are judged against the spread of the throughput they forecast, not in absolute Mbps.
+    mbps = target_scale(target[parity_rows])
+    names = [f.name for f in features if f.name != CORE_FEATURE]
+    exported = export_serving_function(
+        serve,
+        x[parity_rows],
+        no_decisions,
+        settings.parity_tolerance,
+        {o["name"]: mbps for o in OUTPUTS if o["unit"] == "Mbps"},
+        explain=None if extra is None else _explain_extra(extra, features),
+    )
     onnx_bytes = exported.onnx_model.SerializeToString()
     out = run_onnx(onnx_bytes, x[test])
     throughput_test = _throughput(x[test], features)
     evaluation = _evaluate(throughput_test, target[test], out, kinds[test] if len(kinds) else kinds)
+    if extra is not None:
+        evaluation.notes += extra.notes(names)
     plots: dict[str, str] = {}
     if settings.plots_dir is not None:
         from training import plots as p
@@ -235,6 +251,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         evaluation=evaluation,
         constants=constants,
         parity=exported.parity,
+        parity_check=exported.check,
         latency_us=exported.latency_us,
         split_counts=split_counts(split) | windows.counts(),
         history=history,

@@ -13,6 +13,7 @@ import pandas as pd
 
 from artifacts.schema import ParityReport
 from training.metrics import Evaluation
+from training.parity import DEFAULT_TOLERANCE, ParityCheck
 
 if TYPE_CHECKING:
     from training.validate import TelemetryData
@@ -28,6 +29,7 @@ class TrainSettings:
     max_train_windows: int = 60_000  # cap on training windows per Keras model, sampled uniformly over time
     target_accuracy: float = 0.98  # the design's accuracy-style targets (recall, detection accuracy, ...)
     anomaly_threshold: str = "f1"  # reliability flag threshold on validation: "f1" (best F1) or "recall" (target)
+    parity_tolerance: float = DEFAULT_TOLERANCE  # ONNX vs native: largest difference, as a share of an output's scale
     plots_dir: Path | None = None  # where to write PNG plots; None skips plotting
     verbose: bool = True  # per-epoch progress lines on stderr
 
@@ -54,6 +56,17 @@ class TrainedModel:
     plots: dict[str, str] = field(default_factory=dict)
     example_input: np.ndarray | None = None
     train_seconds: float = 0.0
+    parity_check: ParityCheck | None = None  # the full check (tolerance, per-output figures, failure)
+
+    @property
+    def parity_failure(self) -> str:
+        """The parity failure message, "" when the exported graph agrees with the native model."""
+        return self.parity_check.failure if self.parity_check else ""
+
+    @property
+    def failures(self) -> list[str]:
+        """Why this is a failed model: its evaluation's failures, then a parity failure."""
+        return self.evaluation.failures + ([f"parity: {self.parity_failure}"] if self.parity_failure else [])
 
 
 class Task(Protocol):

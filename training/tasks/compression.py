@@ -151,13 +151,17 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     model, history = _fit(x[tr], labels[tr], x[va], labels[va], preprocessor, settings)
     serve = compression_serving_function(model, preprocessor, n_features=len(features))
     test = np.flatnonzero(split == TEST)
-    exported = export_serving_function(serve, x[test[:2000]], level_decisions)
+    names = [f.name for f in features]
+    exported = export_serving_function(
+        serve, x[test[:2000]], level_decisions, settings.parity_tolerance, explain=preprocessor.explain(names)
+    )
     onnx_bytes = exported.onnx_model.SerializeToString()
     out = run_onnx(onnx_bytes, x[test])
     best_fixed = best_fixed_level(oracle_inputs(x[tr], features), curves)
     evaluation = _evaluate(
         x[test], out["level"].astype(np.int64), curves, settings.target_accuracy, features, best_fixed
     )
+    evaluation.notes += preprocessor.notes(names)
     plots: dict[str, str] = {}
     if settings.plots_dir is not None:
         from training import plots as p
@@ -186,6 +190,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
             "baseline_best_fixed_level": best_fixed,
         },
         parity=exported.parity,
+        parity_check=exported.check,
         latency_us=exported.latency_us,
         split_counts=split_counts(split) | {"missing_value_rows": int((~usable).sum())},
         history=history,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from training.features import CONSENSUS_FEATURE, MODEL_DATA
-from training.metrics import Evaluation, Target, beats, binary_metrics, pr_auc
+from training.metrics import Evaluation, Target, beats, binary_metrics, detector_failures, pr_auc
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
 from training.tasks.common import (
     TrainedModel,
@@ -191,6 +191,7 @@ def _evaluate(
         [Target("accuracy", ">=", target)],
         base,
         primary_metric="f1",
+        failures=detector_failures(any_label, out["is_high_latency"], "test windows"),
         notes=[
             "positives: windows overlapping an incident of the node or of a node it links to (its quorum "
             "peers), by window join; `_newest` metrics: only the window's newest point counts (online detection)",
@@ -221,16 +222,24 @@ def _shape_error_threshold(error: np.ndarray, level_flag: np.ndarray) -> float:
 
 
 def _decisions(threshold: float, level_threshold_ms: float) -> Any:
-    """`is_high_latency` must match wherever neither the error nor the level ties with its threshold."""
-    from training.export_keras import SCORE_ATOL
+    """`is_high_latency` must match wherever neither the error nor the level is within the tolerance x its
+    threshold (the scale each is judged on: _parity_scales) of its threshold."""
     from training.parity import Decision
 
-    def decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list:
-        tie = np.abs(native["reconstruction_error"] - threshold) <= SCORE_ATOL
-        tie |= np.abs(native["level_ms"] - level_threshold_ms) <= SCORE_ATOL * max(level_threshold_ms, 1.0)
+    def decisions(native: dict[str, np.ndarray], got: dict[str, np.ndarray], tolerance: float) -> list:
+        tie = np.abs(native["reconstruction_error"] - threshold) <= tolerance * threshold
+        tie |= np.abs(native["level_ms"] - level_threshold_ms) <= tolerance * max(level_threshold_ms, 1.0)
         return [Decision("is_high_latency", native["is_high_latency"], got["is_high_latency"], tie=tie)]
 
     return decisions
+
+
+def _parity_scales(threshold: float, level_threshold_ms: float) -> dict[str, tuple[float, str]]:
+    """Each score is judged against the threshold it is compared with."""
+    return {
+        "reconstruction_error": (max(threshold, 1e-9), "its threshold"),
+        "level_ms": (max(level_threshold_ms, 1.0), "the level threshold (ms)"),
+    }
 
 
 def _fit(x: np.ndarray, x_val: np.ndarray, shape_floor: float, settings: TrainSettings) -> tuple[Any, dict]:
@@ -281,7 +290,13 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     }
     serve = consensus_serving_function(model, shape_floor, threshold, level_threshold)
     test = np.flatnonzero(split == TEST)
-    exported = export_serving_function(serve, x[test[:2000]].astype(np.float32), _decisions(threshold, level_threshold))
+    exported = export_serving_function(
+        serve,
+        x[test[:2000]].astype(np.float32),
+        _decisions(threshold, level_threshold),
+        settings.parity_tolerance,
+        _parity_scales(threshold, level_threshold),
+    )
     onnx_bytes = exported.onnx_model.SerializeToString()
     out = run_onnx(onnx_bytes, x[test])
     known = rule_thresholds | {"level_ms": level_threshold}
@@ -326,6 +341,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
             **rule_thresholds,
         },
         parity=exported.parity,
+        parity_check=exported.check,
         latency_us=exported.latency_us,
         split_counts=split_counts(split) | windows.counts(),
         history=history,

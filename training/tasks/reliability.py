@@ -7,7 +7,15 @@ import time
 import numpy as np
 
 from training.features import Feature, feature_indices, feature_matrix, features_from_manifest
-from training.metrics import Evaluation, Target, binary_metrics, pr_auc, threshold_for_best_f1, threshold_for_recall
+from training.metrics import (
+    Evaluation,
+    Target,
+    binary_metrics,
+    detector_failures,
+    pr_auc,
+    threshold_for_best_f1,
+    threshold_for_recall,
+)
 from training.splits import TEST, TRAIN, VALIDATION, split_counts, temporal_split
 from training.tasks.common import TrainedModel, TrainSettings, incident_labels, progress, run_onnx
 from training.validate import TelemetryData
@@ -100,6 +108,7 @@ def _evaluate(
             name: binary_metrics(labels, s >= t) | {"pr_auc": pr_auc(labels, s)} for name, (s, t) in baselines.items()
         },
         primary_metric="pr_auc",
+        failures=detector_failures(labels, flag),
         notes=[
             "the baselines are compared on PR-AUC (threshold-free); each baseline's flag threshold is chosen on "
             "validation by the same policy as the model's, its scaling fit on normal training rows"
@@ -144,7 +153,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     rule_thresholds = {n: choose_threshold(labels[val], rule.score(x[val]), settings) for n, rule in rules.items()}
     model = forest_to_onnx(forest, threshold, prep)
     test = split == TEST
-    parity = check_forest_parity(model, forest, x[test], threshold, prep)
+    parity = check_forest_parity(model, forest, x[test], threshold, prep, settings.parity_tolerance)
     onnx_bytes = model.SerializeToString()
     out = run_onnx(onnx_bytes, x[test])
     rule_scores = {name: rule.score(x[test]) for name, rule in rules.items()}
@@ -191,7 +200,8 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
             # p25/p50/p75 of each feature over normal training rows (raw units): what a healthy node looks like
             "normal_feature_quartiles": np.percentile(x[fit_rows], [25, 50, 75], axis=0).tolist(),
         },
-        parity=parity,
+        parity=parity.report,
+        parity_check=parity,
         latency_us={
             "single_row": forest_latency_us(model, x.shape[1]),
             "batch_64": forest_latency_us(model, x.shape[1], 64),
