@@ -263,10 +263,10 @@ def test_mtls_overlay_probe_passes_against_a_server_configured_like_the_pod(
     mtls_objects: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     """The pod's env, with each Secret mount mapped to a directory here, makes a probe that gets SERVING."""
+    from bench.tiny_models import write_model_set
     from server import healthcheck
     from tests.server.certs import TestCA
     from tests.server.helpers import running_server
-    from bench.tiny_models import write_model_set
 
     container = _container(mtls_objects)
     env = {e["name"]: e["value"] for e in container["env"]}
