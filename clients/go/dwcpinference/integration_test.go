@@ -132,18 +132,19 @@ func TestLiveInvalidInputNamesTheField(t *testing.T) {
 		call      func() error
 		wantField string
 	}{
-		{"negative rtt in the last sample", func() error {
+		// Throughput is the feature every bandwidth version reads (the committed one reads nothing else).
+		{"negative throughput in the last sample", func() error {
 			s := linkSamples(10)
-			s[9].RTTMs = -5
+			s[9].ThroughputMbps = -5
 			_, err := c.PredictBandwidth(ctx, s)
 			return err
-		}, "links[0].samples[9].rtt_ms"},
-		{"unspecified link type in the second window", func() error {
+		}, "links[0].samples[9].throughput_mbps"},
+		{"NaN throughput in the second window", func() error {
 			s := linkSamples(10)
-			s[3].LinkType = LinkTypeUnspecified
+			s[3].ThroughputMbps = math.NaN()
 			_, err := c.PredictBandwidthBatch(ctx, []LinkWindow{{Samples: linkSamples(10)}, {Samples: s}})
 			return err
-		}, "links[1].samples[3].link_type"},
+		}, "links[1].samples[3].throughput_mbps"},
 		{"delta hit ratio given in percent", func() error {
 			f := compressionFeatures()
 			f.HDEDeltaHitRatio = 30

@@ -132,13 +132,14 @@ func run(ctx context.Context, c *dwcpinference.Client) error {
 			w.ClusterID, w.ReconstructionError, w.Threshold, w.IsHighLatency, w.ModelName, w.ModelVersion)
 	}
 
-	// Invalid input is refused by the server with the field path and the reason.
+	// Invalid input is refused by the server with the field path and the reason (throughput: the feature
+	// every bandwidth version reads; fields a version does not read are ignored).
 	bad := slices.Clone(samples)
-	bad[9].RTTMs = -5
+	bad[9].ThroughputMbps = -5
 	_, err = c.PredictBandwidth(ctx, bad)
 	var invalid *dwcpinference.InvalidInputError
 	if errors.As(err, &invalid) {
-		fmt.Printf("\nInvalid input (rtt_ms -5 in the last sample):\n  errors.Is(err, ErrInvalidInput) = %v\n  field %q, reason %q\n",
+		fmt.Printf("\nInvalid input (throughput_mbps -5 in the last sample):\n  errors.Is(err, ErrInvalidInput) = %v\n  field %q, reason %q\n",
 			errors.Is(err, dwcpinference.ErrInvalidInput), invalid.Field, strings.TrimSpace(invalid.Reason))
 	} else if err != nil {
 		return err
