@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from artifacts.signing import load_trusted_keys
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor
@@ -51,8 +52,14 @@ class InferenceApp:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.latency_budget_s)
         self.health = HealthServicer()
+        trusted_keys = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
         self.store = ModelStore(
-            settings.model_dir, self.metrics, settings.ort_intra_op_threads, settings.max_batch_items, self._set_health
+            settings.model_dir,
+            self.metrics,
+            settings.ort_intra_op_threads,
+            settings.max_batch_items,
+            self._set_health,
+            trusted_keys,
         )
         self.handler = InferenceHandler(self.store, self.metrics, settings.max_batch_items, settings.min_deadline_s)
         self.credentials = security.server_credentials(settings)  # fails before anything binds

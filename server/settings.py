@@ -80,6 +80,10 @@ class Settings:
         "wait of admitted calls under overload.",
         0,
     )
+    trusted_keys_file: Path | None = _setting(
+        None,
+        "PEM Ed25519 public keys; when set, only model versions whose seal one of them signed are served.",
+    )
     min_deadline_ms: float = _setting(
         1.0, "A request with less time than this left to its deadline gets DEADLINE_EXCEEDED, unrun.", 0
     )
