@@ -16,6 +16,7 @@ from server.admission import RefusedError, check_deadline
 from server.codec import encode_request
 from server.errors import FieldViolation, rich_status
 from server.metrics import Metrics
+from server.ratelog import RateLimitedLog
 from server.responses import model_info
 from server.rpc_spec import RpcSpec
 from server.rpcs import SPECS
@@ -47,7 +48,15 @@ Answer = Callable[[Any, float | None], tuple[Message, int]]
 class InferenceHandler:
     """Every RPC of the service by name: the shared part (metrics, statuses) around each RPC's own answer."""
 
-    def __init__(self, store: ModelStore, metrics: Metrics, max_batch_items: int, min_deadline_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        metrics: Metrics,
+        max_batch_items: int,
+        min_deadline_s: float = 0.0,
+        errors: RateLimitedLog | None = None,
+    ) -> None:
+        self.errors = errors if errors is not None else RateLimitedLog(log)  # a traceback per interval, not per call
         self.store = store
         self.metrics = metrics
         self.max_batch_items = max_batch_items
@@ -79,8 +88,8 @@ class InferenceHandler:
         except RpcError as exc:
             code = exc.code.name
             raise
-        except Exception:
-            log.exception("%s failed", rpc)
+        except Exception as exc:
+            self.errors.log(logging.ERROR, (rpc, type(exc).__name__), "%s failed", rpc, exc_info=True)
             code = grpc.StatusCode.INTERNAL.name
             raise RpcError(grpc.StatusCode.INTERNAL, "internal error; see the server log") from None
         finally:
