@@ -98,10 +98,19 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     under load; they are cheap).
     """
 
-    def __init__(self, service: str, executor: AdmissionExecutor, max_in_flight: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        service: str,
+        executor: AdmissionExecutor,
+        max_in_flight: int,
+        metrics: Metrics,
+        side_pools: dict[str, tuple[AdmissionExecutor, int]] | None = None,
+    ) -> None:
         self.prefix = f"/{service}/"
         self.executor = executor
         self.max_in_flight = max_in_flight
+        # RPC name -> (its own pool, its own bound): such RPCs never count against inference's bound.
+        self.side_pools = {f"/{service}/{rpc}": bound for rpc, bound in (side_pools or {}).items()}
         self.metrics = metrics
         self._refusal = grpc.unary_unary_rpc_method_handler(_Refusal(executor.refusals))
 
@@ -111,7 +120,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method  # type: ignore[attr-defined]
-        if method.startswith(self.prefix) and self.executor.held >= self.max_in_flight:
+        pool, bound = self.side_pools.get(method, (self.executor, self.max_in_flight))
+        if method.startswith(self.prefix) and pool.held >= bound:
             self.metrics.shed_of(method[len(self.prefix) :], OVERLOADED).inc()
             return self._refusal
         return continuation(handler_call_details)

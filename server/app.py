@@ -55,6 +55,7 @@ class InferenceApp:
         self.metrics = Metrics(self.registry, settings.latency_budget_s)
         self.health = HealthServicer()
         self.refusals = RateLimitedLog(logging.getLogger("server.refusals"))
+        self.info_pool = AdmissionExecutor(1)  # GetModelInfo's own thread and bound (--max-info-in-flight)
         trusted_keys = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
         self.store = ModelStore(
             settings.model_dir,
@@ -122,7 +123,8 @@ class InferenceApp:
 
     def register(self, server: grpc.Server) -> None:
         """Add the inference, health and reflection services to a gRPC server."""
-        add_inference_service(partial(thread_behaviour, self.handler), server)
+        pools = {"GetModelInfo": self.info_pool}
+        add_inference_service(partial(thread_behaviour, self.handler, pools=pools), server)
         # The library services parse through server.guard: bad bytes are INVALID_ARGUMENT, logged rate-limited.
         register_guarded(partial(health_pb2_grpc.add_HealthServicer_to_server, self.health), server, self.refusals)
         names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
@@ -189,7 +191,10 @@ class _ThreadServer:
     def __init__(self, app: InferenceApp) -> None:
         self.app = app
         self.executor = AdmissionExecutor(app.settings.grpc_threads)
-        admission = AdmissionInterceptor(SERVICE_NAME, self.executor, app.settings.max_in_flight, app.metrics)
+        side_pools = {"GetModelInfo": (app.info_pool, app.settings.max_info_in_flight)}
+        admission = AdmissionInterceptor(
+            SERVICE_NAME, self.executor, app.settings.max_in_flight, app.metrics, side_pools
+        )
         self.server = grpc.server(
             self.executor,
             interceptors=[admission],
@@ -206,3 +211,4 @@ class _ThreadServer:
     def stop(self, grace_s: float) -> None:
         self.server.stop(grace_s).wait()
         self.executor.shutdown(wait=False)
+        self.app.info_pool.shutdown(wait=False)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
+from artifacts.limits import MAX_NAME_BYTES
 from dwcp.inference.v1 import inference_pb2 as pb
 from server.admission import RefusedError, check_deadline
 from server.codec import encode_request
@@ -107,8 +109,17 @@ class InferenceHandler:
         )
         return spec.build_response(ids, model.run(inputs), model.manifest), len(ids)
 
-    def model_info(self, request: pb.GetModelInfoRequest, _time_remaining_s: float | None) -> tuple[Message, int]:
-        """GetModelInfo: every served version, or the one named, described from its manifest."""
+    def model_info(self, request: pb.GetModelInfoRequest, time_remaining_s: float | None) -> tuple[Message, int]:
+        """GetModelInfo: every served version, or the one named, described from its manifest.
+
+        A name longer than any model's may have is refused, not echoed (a 16 KB name echoed in the status
+        exceeded gRPC's metadata limit); an expired deadline is not answered.
+        """
+        check_deadline(time_remaining_s, 0.0)
+        size = len(request.model_name.encode("utf-8"))
+        if size > MAX_NAME_BYTES:
+            violation = FieldViolation("model_name", f"{size} bytes, more than the {MAX_NAME_BYTES} a name may have")
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"model_name: {violation.reason}", (violation,))
         models = self.store.models()
         if request.model_name:
             models = [m for m in models if m.name == request.model_name]
@@ -121,8 +132,12 @@ class InferenceHandler:
 Behaviour = Callable[[Any, Any], Any]
 
 
-def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
-    """What the server runs for `rpc`: the handler's answer, or its status through context.abort."""
+def thread_behaviour(handler: InferenceHandler, rpc: str, pools: Mapping[str, Executor] | None = None) -> Behaviour:
+    """What the server runs for `rpc`: the handler's answer, or its status through context.abort.
+
+    An RPC named in `pools` runs on that pool instead of the server's (gRPC's experimental_thread_pool):
+    GetModelInfo has its own, so it never takes a thread or an admission slot from inference.
+    """
 
     if rpc not in handler.answers:  # at start-up, not at the first call
         raise LookupError(f"the proto's {rpc} has no spec in server.rpcs and no handler in server.servicer")
@@ -133,4 +148,7 @@ def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
         except RpcError as failure:
             context.abort_with_status(failure.status())
 
+    pool = (pools or {}).get(rpc)
+    if pool is not None:
+        behaviour.experimental_thread_pool = pool  # type: ignore[attr-defined]
     return behaviour

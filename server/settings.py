@@ -73,6 +73,12 @@ class Settings:
     max_in_flight: int = _setting(
         16, "Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once.", 1
     )
+    max_info_in_flight: int = _setting(
+        4,
+        "GetModelInfo RPCs queued or running at most, on their own thread; past it, RESOURCE_EXHAUSTED. They "
+        "never count against --max-in-flight nor take an inference thread.",
+        1,
+    )
     max_pending_rpcs: int = _setting(
         0,
         "0: calls wait in gRPC core until the server takes them. N: gRPC core cancels a call arriving while N "
