@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from artifacts.signing import load_trusted_keys
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
-from server.admission import AdmissionExecutor, AdmissionInterceptor
+from server.admission import AdmissionExecutor, AdmissionInterceptor, ItemBudget
 from server.guard import register_guarded
 from server.health import OVERALL_HEALTH, HealthServicer
 from server.metrics import Metrics, serve_metrics
@@ -66,7 +66,12 @@ class InferenceApp:
             trusted_keys,
         )
         self.handler = InferenceHandler(
-            self.store, self.metrics, settings.max_batch_items, settings.min_deadline_s, self.refusals
+            self.store,
+            self.metrics,
+            settings.max_batch_items,
+            settings.min_deadline_s,
+            self.refusals,
+            ItemBudget(settings.max_items_in_flight, settings.reserved_items),
         )
         self.credentials = security.server_credentials(settings)  # fails before anything binds
         self.grpc_port = 0

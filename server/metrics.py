@@ -72,8 +72,8 @@ class Metrics:
         )
         self.shed = Counter(
             "dwcp_inference_requests_shed",
-            "Requests refused before any model ran, by method and reason "
-            "(in_flight_limit: RESOURCE_EXHAUSTED; deadline_passed, deadline_too_short: DEADLINE_EXCEEDED).",
+            "Requests refused before any model ran, by method and reason (in_flight_limit, item_limit: "
+            "RESOURCE_EXHAUSTED; deadline_passed, deadline_too_short: DEADLINE_EXCEEDED).",
             ["method", "reason"],
             registry=registry,
         )

@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from artifacts.limits import MAX_NAME_BYTES
 from dwcp.inference.v1 import inference_pb2 as pb
-from server.admission import RefusedError, check_deadline
+from server.admission import ItemBudget, RefusedError, check_deadline
 from server.codec import encode_request
 from server.errors import FieldViolation, rich_status
 from server.metrics import Metrics
@@ -57,7 +57,9 @@ class InferenceHandler:
         max_batch_items: int,
         min_deadline_s: float = 0.0,
         errors: RateLimitedLog | None = None,
+        items: ItemBudget | None = None,
     ) -> None:
+        self.items = items if items is not None else ItemBudget(1 << 62, 0)  # unbounded unless given
         self.errors = errors if errors is not None else RateLimitedLog(log)  # a traceback per interval, not per call
         self.store = store
         self.metrics = metrics
@@ -104,10 +106,15 @@ class InferenceHandler:
         model = self.store.for_rpc(spec.rpc)
         if model is None:
             raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {spec.rpc} is loaded; see the server log")
-        ids, inputs = encode_request(
-            spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
-        )
-        return spec.build_response(ids, model.run(inputs), model.manifest), len(ids)
+        cost = len(getattr(request, spec.batch_field))  # known once parsed, before any validation or run
+        self.items.acquire(cost)
+        try:
+            ids, inputs = encode_request(
+                spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
+            )
+            return spec.build_response(ids, model.run(inputs), model.manifest), len(ids)
+        finally:
+            self.items.release(cost)
 
     def model_info(self, request: pb.GetModelInfoRequest, time_remaining_s: float | None) -> tuple[Message, int]:
         """GetModelInfo: every served version, or the one named, described from its manifest.

@@ -73,6 +73,18 @@ class Settings:
     max_in_flight: int = _setting(
         16, "Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once.", 1
     )
+    max_items_in_flight: int = _setting(
+        2048,
+        "Items (links, nodes, windows) of inference RPCs running at once, at most; a call that would pass it "
+        "gets RESOURCE_EXHAUSTED (admission by cost, not only by calls).",
+        1,
+    )
+    reserved_items: int = _setting(
+        64,
+        "The last this many items of --max-items-in-flight are kept for calls of at most this many items, so "
+        "small callers get in while large batches are shed.",
+        0,
+    )
     max_info_in_flight: int = _setting(
         4,
         "GetModelInfo RPCs queued or running at most, on their own thread; past it, RESOURCE_EXHAUSTED. They "
