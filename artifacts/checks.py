@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from artifacts.limits import limit_problems
+
 VERSION_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
 SHA256_PATTERN = re.compile(r"^[0-9a-fA-F]{64}$")
 NUMBER = (int, float)
@@ -83,6 +85,7 @@ def _check_input(p: _Problems, raw: Any, where: str, complete: bool) -> None:
         return
     for i, feature in enumerate(features):
         _check_feature(p, feature, f"{where}.features[{i}]", complete)
+    p += limit_problems(features, where)
     # Features describe the last axis; one feature may also describe every position (a sequence of one quantity).
     if shape is not None and len(features) != shape[-1] and len(features) != 1:
         p.append(f"{where}.features: {len(features)} features for a last axis of {shape[-1]}")

@@ -1,16 +1,21 @@
-"""Read a model version directory: its manifest.json into a typed Manifest, its model.onnx checked by sha256."""
+"""Read a model version directory: seal.json, then manifest.json into a typed Manifest, then model.onnx."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from artifacts.checks import NUMBER, manifest_problems
+from artifacts.paths import inside
 from artifacts.schema import MANIFEST_FILE, ArtifactError, Feature, InputSpec, Manifest, OutputSpec, ParityReport
+from artifacts.seal import check_trusted, read_seal, read_sealed_file
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, float]:
@@ -74,19 +79,26 @@ def parse_manifest(raw: Any, where: str, complete: bool = False) -> Manifest:
     )
 
 
-def read_manifest(version_dir: Path, complete: bool = False) -> Manifest:
-    """Parse `<version_dir>/manifest.json`, raising ArtifactError naming the file and field on any problem."""
-    path = Path(version_dir) / MANIFEST_FILE
+def _parse_json(data: bytes, where: str) -> Any:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{where}: cannot read JSON ({exc})") from exc
+
+
+def read_manifest(version_dir: Path, complete: bool = False) -> Manifest:
+    """Parse `<version_dir>/manifest.json` (unsealed: for writers and audits), raising ArtifactError on any problem."""
+    path = inside(Path(version_dir), MANIFEST_FILE, str(Path(version_dir) / MANIFEST_FILE))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ArtifactError(f"{path}: cannot read JSON ({exc})") from exc
-    return parse_manifest(raw, str(path), complete)
+    return parse_manifest(_parse_json(data, str(path)), str(path), complete)
 
 
 def read_model_bytes(version_dir: Path, manifest: Manifest) -> bytes:
-    """The version's ONNX file, after checking it against the manifest's sha256; raises ArtifactError."""
-    onnx_path = Path(version_dir) / manifest.onnx_file
+    """The version's ONNX file, after checking its path and its sha256 against the manifest; raises ArtifactError."""
+    onnx_path = inside(Path(version_dir), manifest.onnx_file, f"{version_dir / MANIFEST_FILE}.onnx.file")
     try:
         model_bytes = onnx_path.read_bytes()
     except OSError as exc:
@@ -95,3 +107,22 @@ def read_model_bytes(version_dir: Path, manifest: Manifest) -> bytes:
     if sha256 != manifest.onnx_sha256:
         raise ArtifactError(f"{onnx_path}: sha256 {sha256} differs from the manifest's {manifest.onnx_sha256}")
     return model_bytes
+
+
+def read_version(version_dir: Path, trusted_keys: dict[str, Ed25519PublicKey] | None = None) -> tuple[Manifest, bytes]:
+    """What the server serves from: the sealed manifest and model bytes of one version; raises ArtifactError.
+
+    In order, so nothing unsealed is parsed and nothing outside the directory is opened: the seal (signed by
+    a trusted key when `trusted_keys` is given, else signatures are not checked), the manifest's bytes
+    against the seal, the manifest's fields, the model's path, the model's bytes against seal and manifest.
+    """
+    version_dir = Path(version_dir)
+    seal = read_seal(version_dir)
+    check_trusted(seal, trusted_keys, version_dir)
+    where = str(version_dir / MANIFEST_FILE)
+    manifest = parse_manifest(_parse_json(read_sealed_file(version_dir, seal, MANIFEST_FILE, where), where), where)
+    model_bytes = read_sealed_file(version_dir, seal, manifest.onnx_file, f"{where}.onnx.file")
+    sha256 = hashlib.sha256(model_bytes).hexdigest()
+    if sha256 != manifest.onnx_sha256:
+        raise ArtifactError(f"{version_dir / manifest.onnx_file}: sha256 {sha256} differs from the manifest's")
+    return manifest, model_bytes

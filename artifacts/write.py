@@ -9,12 +9,17 @@ import shutil
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from artifacts.checks import manifest_problems
 from artifacts.schema import MANIFEST_FILE, MANIFEST_VERSION, MODEL_FILE, ArtifactError, Manifest, ModelCard
+from artifacts.seal import SEAL_FILE, seal_bytes, seal_of
 from artifacts.versions import staging_dir
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 LIBRARIES = ("numpy", "scikit-learn", "skl2onnx", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime")
 
@@ -87,12 +92,14 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def write_version(model_dir: Path, model_bytes: bytes, manifest: Manifest) -> Path:
-    """Write `<model_dir>/<manifest.version>/` (model.onnx + manifest.json); returns its path.
+def write_version(
+    model_dir: Path, model_bytes: bytes, manifest: Manifest, signing_key: Ed25519PrivateKey | None = None
+) -> Path:
+    """Write `<model_dir>/<manifest.version>/` (model.onnx, manifest.json, seal.json); returns its path.
 
     The manifest must be complete (`checks.manifest_problems`) and describe `model_bytes`. Files go to a
     hidden staging directory first, renamed into place when complete, so a reader never sees a half-written
-    version. An existing version is never overwritten.
+    version. An existing version is never overwritten. The seal covers both files, signed by `signing_key` if given.
     """
     document = manifest.to_json()
     problems = manifest_problems(document, manifest.name)
@@ -107,7 +114,10 @@ def write_version(model_dir: Path, model_bytes: bytes, manifest: Manifest) -> Pa
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted write
     tmp.mkdir()
     _write_synced(tmp / MODEL_FILE, model_bytes)
-    _write_synced(tmp / MANIFEST_FILE, (json.dumps(document, indent=2, allow_nan=False) + "\n").encode())
+    manifest_bytes = (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
+    _write_synced(tmp / MANIFEST_FILE, manifest_bytes)
+    seal = seal_of({MODEL_FILE: model_bytes, MANIFEST_FILE: manifest_bytes}, signing_key)
+    _write_synced(tmp / SEAL_FILE, seal_bytes(seal))
     os.rename(tmp, final)
     dir_fd = os.open(model_dir, os.O_RDONLY)
     try:

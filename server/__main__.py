@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from artifacts.signing import load_trusted_keys
 from server import security
 from server.app import InferenceApp
 from server.settings import build_parser, load_settings
@@ -20,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(argv)
         security.server_credentials(settings)  # refuse bad TLS settings or unwanted plaintext before starting
+        if settings.trusted_keys_file is not None:
+            load_trusted_keys(settings.trusted_keys_file)  # names the file and the key at fault
     except ValueError as exc:
         build_parser().error(str(exc))
     logging.basicConfig(

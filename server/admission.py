@@ -15,6 +15,7 @@ from server.metrics import Metrics
 OVERLOADED = "in_flight_limit"
 DEADLINE_PASSED = "deadline_passed"
 DEADLINE_TOO_SHORT = "deadline_too_short"
+ITEM_LIMIT = "item_limit"
 
 
 class RefusedError(Exception):
@@ -38,6 +39,42 @@ def check_deadline(time_remaining_s: float | None, floor_s: float) -> None:
             f"{time_remaining_s * 1000:.3f} ms left is below the {floor_s * 1000:g} ms an answer needs",
             DEADLINE_TOO_SHORT,
         )
+
+
+class ItemBudget:
+    """Admission by cost: the items (links, nodes, windows) of the inference RPCs running at once.
+
+    A call is admitted while the items in flight plus its own stay within `max_items`; a call of more than
+    `reserved_items` may not use the last `reserved_items` of it, so a flood of large batches is shed while a
+    single-item caller still gets in. Counting calls alone let four clients of 1,024-link batches take every
+    thread and slow a one-item caller sevenfold.
+    """
+
+    def __init__(self, max_items: int, reserved_items: int) -> None:
+        self.max_items = max_items
+        self.reserved_items = min(reserved_items, max_items)
+        self._lock = threading.Lock()
+        self.in_flight = 0
+
+    def acquire(self, items: int) -> None:
+        """Take `items` from the budget, or raise RefusedError (RESOURCE_EXHAUSTED, item_limit)."""
+        limit = self.max_items if items <= self.reserved_items else self.max_items - self.reserved_items
+        with self._lock:
+            if self.in_flight + items <= limit or self.in_flight == 0:  # an idle server runs any allowed batch
+                self.in_flight += items
+                return
+            in_flight = self.in_flight
+        raise RefusedError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"server overloaded: {in_flight} items in flight, {items} more would pass the {limit} allowed to a "
+            f"call of this size; retry later or send smaller batches",
+            ITEM_LIMIT,
+        )
+
+    def release(self, items: int) -> None:
+        """Give back what `acquire` took."""
+        with self._lock:
+            self.in_flight -= items
 
 
 class _Refusal:
@@ -98,10 +135,19 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     under load; they are cheap).
     """
 
-    def __init__(self, service: str, executor: AdmissionExecutor, max_in_flight: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        service: str,
+        executor: AdmissionExecutor,
+        max_in_flight: int,
+        metrics: Metrics,
+        side_pools: dict[str, tuple[AdmissionExecutor, int]] | None = None,
+    ) -> None:
         self.prefix = f"/{service}/"
         self.executor = executor
         self.max_in_flight = max_in_flight
+        # RPC name -> (its own pool, its own bound): such RPCs never count against inference's bound.
+        self.side_pools = {f"/{service}/{rpc}": bound for rpc, bound in (side_pools or {}).items()}
         self.metrics = metrics
         self._refusal = grpc.unary_unary_rpc_method_handler(_Refusal(executor.refusals))
 
@@ -111,7 +157,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method  # type: ignore[attr-defined]
-        if method.startswith(self.prefix) and self.executor.held >= self.max_in_flight:
+        pool, bound = self.side_pools.get(method, (self.executor, self.max_in_flight))
+        if method.startswith(self.prefix) and pool.held >= bound:
             self.metrics.shed_of(method[len(self.prefix) :], OVERLOADED).inc()
             return self._refusal
         return continuation(handler_call_details)

@@ -11,11 +11,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from artifacts.signing import load_trusted_keys
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
-from server.admission import AdmissionExecutor, AdmissionInterceptor
+from server.admission import AdmissionExecutor, AdmissionInterceptor, ItemBudget
+from server.guard import register_guarded
 from server.health import OVERALL_HEALTH, HealthServicer
 from server.metrics import Metrics, serve_metrics
+from server.ratelog import RateLimitedLog
 from server.ready import write_ready_file
 from server.reflection import enable_reflection
 from server.rpcs import SPECS
@@ -51,10 +54,25 @@ class InferenceApp:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.latency_budget_s)
         self.health = HealthServicer()
+        self.refusals = RateLimitedLog(logging.getLogger("server.refusals"))
+        self.info_pool = AdmissionExecutor(1)  # GetModelInfo's own thread and bound (--max-info-in-flight)
+        trusted_keys = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
         self.store = ModelStore(
-            settings.model_dir, self.metrics, settings.ort_intra_op_threads, settings.max_batch_items, self._set_health
+            settings.model_dir,
+            self.metrics,
+            settings.ort_intra_op_threads,
+            settings.max_batch_items,
+            self._set_health,
+            trusted_keys,
         )
-        self.handler = InferenceHandler(self.store, self.metrics, settings.max_batch_items, settings.min_deadline_s)
+        self.handler = InferenceHandler(
+            self.store,
+            self.metrics,
+            settings.max_batch_items,
+            settings.min_deadline_s,
+            self.refusals,
+            ItemBudget(settings.max_items_in_flight, settings.reserved_items),
+        )
         self.credentials = security.server_credentials(settings)  # fails before anything binds
         self.grpc_port = 0
         self.metrics_port = -1
@@ -110,9 +128,12 @@ class InferenceApp:
 
     def register(self, server: grpc.Server) -> None:
         """Add the inference, health and reflection services to a gRPC server."""
-        add_inference_service(partial(thread_behaviour, self.handler), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        enable_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
+        pools = {"GetModelInfo": self.info_pool}
+        add_inference_service(partial(thread_behaviour, self.handler, pools=pools), server)
+        # The library services parse through server.guard: bad bytes are INVALID_ARGUMENT, logged rate-limited.
+        register_guarded(partial(health_pb2_grpc.add_HealthServicer_to_server, self.health), server, self.refusals)
+        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        register_guarded(partial(enable_reflection, names), server, self.refusals)
 
     def grpc_options(self) -> list[tuple[str, int]]:
         """Channel options of the server; SO_REUSEPORT only when asked (it lets a second server steal a port).
@@ -175,7 +196,10 @@ class _ThreadServer:
     def __init__(self, app: InferenceApp) -> None:
         self.app = app
         self.executor = AdmissionExecutor(app.settings.grpc_threads)
-        admission = AdmissionInterceptor(SERVICE_NAME, self.executor, app.settings.max_in_flight, app.metrics)
+        side_pools = {"GetModelInfo": (app.info_pool, app.settings.max_info_in_flight)}
+        admission = AdmissionInterceptor(
+            SERVICE_NAME, self.executor, app.settings.max_in_flight, app.metrics, side_pools
+        )
         self.server = grpc.server(
             self.executor,
             interceptors=[admission],
@@ -192,3 +216,4 @@ class _ThreadServer:
     def stop(self, grace_s: float) -> None:
         self.server.stop(grace_s).wait()
         self.executor.shutdown(wait=False)
+        self.app.info_pool.shutdown(wait=False)

@@ -60,13 +60,20 @@ class Metrics:
             ["model", "result"],
             registry=registry,
         )
+        self.model_untrusted = Counter(
+            "dwcp_inference_model_untrusted",
+            "Model versions refused because no --trusted-keys-file key signed them, by model and reason "
+            "(unsigned, unknown_key, bad_signature).",
+            ["model", "reason"],
+            registry=registry,
+        )
         self.in_flight = Gauge(
             "dwcp_inference_rpcs_in_flight", "RPCs being handled right now, by method.", ["method"], registry=registry
         )
         self.shed = Counter(
             "dwcp_inference_requests_shed",
-            "Requests refused before any model ran, by method and reason "
-            "(in_flight_limit: RESOURCE_EXHAUSTED; deadline_passed, deadline_too_short: DEADLINE_EXCEEDED).",
+            "Requests refused before any model ran, by method and reason (in_flight_limit, item_limit: "
+            "RESOURCE_EXHAUSTED; deadline_passed, deadline_too_short: DEADLINE_EXCEEDED).",
             ["method", "reason"],
             registry=registry,
         )
@@ -96,6 +103,10 @@ class Metrics:
     def shed_of(self, method: str, reason: str) -> Counter:
         """The shed counter of one method and reason."""
         return self._of(self.shed, method, reason)
+
+    def model_untrusted_of(self, model: str, reason: str) -> Counter:
+        """The counter of versions of `model` refused as untrusted for `reason`."""
+        return self._of(self.model_untrusted, model, reason)
 
     def in_flight_of(self, method: str) -> Gauge:
         """The in-flight gauge of one method."""

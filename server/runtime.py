@@ -6,11 +6,12 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from artifacts.read import read_manifest, read_model_bytes
+from artifacts.read import read_version
 from artifacts.schema import ArtifactError, Manifest
 from artifacts.session import ort_session
 from server.codec import input_layout
@@ -83,9 +84,14 @@ def _check_example(model: LoadedModel) -> None:
             )
 
 
-def load_version(version_dir: Path, intra_op_threads: int, max_batch_items: int) -> LoadedModel:
-    """Load, check (fields, sha256, RPC fit, test inference) and warm up one version; raises ArtifactError."""
-    manifest = read_manifest(version_dir)
+def load_version(
+    version_dir: Path, intra_op_threads: int, max_batch_items: int, trusted_keys: dict[str, Any] | None = None
+) -> LoadedModel:
+    """Load, check (seal, signature, fields, sha256, RPC fit, test inference) and warm up one version.
+
+    Raises ArtifactError (UntrustedError when `trusted_keys` is given and no trusted key signed the seal).
+    """
+    manifest, model_bytes = read_version(version_dir, trusted_keys)
     if (manifest.name, manifest.version) != (version_dir.parent.name, version_dir.name):
         raise ArtifactError(f"{version_dir}: manifest names {manifest.name}/{manifest.version}, not its directory")
     spec = SPECS.get(manifest.rpc)
@@ -93,7 +99,6 @@ def load_version(version_dir: Path, intra_op_threads: int, max_batch_items: int)
         raise ArtifactError(f"{version_dir}: unknown rpc {manifest.rpc!r}; expected one of {', '.join(SPECS)}")
     spec.check_manifest(manifest)
     onnx_path = version_dir / manifest.onnx_file
-    model_bytes = read_model_bytes(version_dir, manifest)
     sha256 = manifest.onnx_sha256
     try:
         session = ort_session(model_bytes, intra_op_threads)

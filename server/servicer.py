@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
+from artifacts.limits import MAX_NAME_BYTES
 from dwcp.inference.v1 import inference_pb2 as pb
-from server.admission import RefusedError, check_deadline
+from server.admission import ItemBudget, RefusedError, check_deadline
 from server.codec import encode_request
 from server.errors import FieldViolation, rich_status
 from server.metrics import Metrics
+from server.ratelog import RateLimitedLog
 from server.responses import model_info
 from server.rpc_spec import RpcSpec
 from server.rpcs import SPECS
@@ -47,7 +50,17 @@ Answer = Callable[[Any, float | None], tuple[Message, int]]
 class InferenceHandler:
     """Every RPC of the service by name: the shared part (metrics, statuses) around each RPC's own answer."""
 
-    def __init__(self, store: ModelStore, metrics: Metrics, max_batch_items: int, min_deadline_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        metrics: Metrics,
+        max_batch_items: int,
+        min_deadline_s: float = 0.0,
+        errors: RateLimitedLog | None = None,
+        items: ItemBudget | None = None,
+    ) -> None:
+        self.items = items if items is not None else ItemBudget(1 << 62, 0)  # unbounded unless given
+        self.errors = errors if errors is not None else RateLimitedLog(log)  # a traceback per interval, not per call
         self.store = store
         self.metrics = metrics
         self.max_batch_items = max_batch_items
@@ -79,8 +92,8 @@ class InferenceHandler:
         except RpcError as exc:
             code = exc.code.name
             raise
-        except Exception:
-            log.exception("%s failed", rpc)
+        except Exception as exc:
+            self.errors.log(logging.ERROR, (rpc, type(exc).__name__), "%s failed", rpc, exc_info=True)
             code = grpc.StatusCode.INTERNAL.name
             raise RpcError(grpc.StatusCode.INTERNAL, "internal error; see the server log") from None
         finally:
@@ -93,13 +106,27 @@ class InferenceHandler:
         model = self.store.for_rpc(spec.rpc)
         if model is None:
             raise RpcError(grpc.StatusCode.UNAVAILABLE, f"no valid model for {spec.rpc} is loaded; see the server log")
-        ids, inputs = encode_request(
-            spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
-        )
-        return spec.build_response(ids, model.run(inputs), model.manifest), len(ids)
+        cost = len(getattr(request, spec.batch_field))  # known once parsed, before any validation or run
+        self.items.acquire(cost)
+        try:
+            ids, inputs = encode_request(
+                spec, request, model.manifest, model.range_check, self.max_batch_items, model.layout
+            )
+            return spec.build_response(ids, model.run(inputs), model.manifest), len(ids)
+        finally:
+            self.items.release(cost)
 
-    def model_info(self, request: pb.GetModelInfoRequest, _time_remaining_s: float | None) -> tuple[Message, int]:
-        """GetModelInfo: every served version, or the one named, described from its manifest."""
+    def model_info(self, request: pb.GetModelInfoRequest, time_remaining_s: float | None) -> tuple[Message, int]:
+        """GetModelInfo: every served version, or the one named, described from its manifest.
+
+        A name longer than any model's may have is refused, not echoed (a 16 KB name echoed in the status
+        exceeded gRPC's metadata limit); an expired deadline is not answered.
+        """
+        check_deadline(time_remaining_s, 0.0)
+        size = len(request.model_name.encode("utf-8"))
+        if size > MAX_NAME_BYTES:
+            violation = FieldViolation("model_name", f"{size} bytes, more than the {MAX_NAME_BYTES} a name may have")
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"model_name: {violation.reason}", (violation,))
         models = self.store.models()
         if request.model_name:
             models = [m for m in models if m.name == request.model_name]
@@ -112,8 +139,12 @@ class InferenceHandler:
 Behaviour = Callable[[Any, Any], Any]
 
 
-def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
-    """What the server runs for `rpc`: the handler's answer, or its status through context.abort."""
+def thread_behaviour(handler: InferenceHandler, rpc: str, pools: Mapping[str, Executor] | None = None) -> Behaviour:
+    """What the server runs for `rpc`: the handler's answer, or its status through context.abort.
+
+    An RPC named in `pools` runs on that pool instead of the server's (gRPC's experimental_thread_pool):
+    GetModelInfo has its own, so it never takes a thread or an admission slot from inference.
+    """
 
     if rpc not in handler.answers:  # at start-up, not at the first call
         raise LookupError(f"the proto's {rpc} has no spec in server.rpcs and no handler in server.servicer")
@@ -124,4 +155,7 @@ def thread_behaviour(handler: InferenceHandler, rpc: str) -> Behaviour:
         except RpcError as failure:
             context.abort_with_status(failure.status())
 
+    pool = (pools or {}).get(rpc)
+    if pool is not None:
+        behaviour.experimental_thread_pool = pool  # type: ignore[attr-defined]
     return behaviour

@@ -73,12 +73,34 @@ class Settings:
     max_in_flight: int = _setting(
         16, "Inference RPCs queued or running at most; past it, RESOURCE_EXHAUSTED at once.", 1
     )
+    max_items_in_flight: int = _setting(
+        2048,
+        "Items (links, nodes, windows) of inference RPCs running at once, at most; a call that would pass it "
+        "gets RESOURCE_EXHAUSTED (admission by cost, not only by calls).",
+        1,
+    )
+    reserved_items: int = _setting(
+        64,
+        "The last this many items of --max-items-in-flight are kept for calls of at most this many items, so "
+        "small callers get in while large batches are shed.",
+        0,
+    )
+    max_info_in_flight: int = _setting(
+        4,
+        "GetModelInfo RPCs queued or running at most, on their own thread; past it, RESOURCE_EXHAUSTED. They "
+        "never count against --max-in-flight nor take an inference thread.",
+        1,
+    )
     max_pending_rpcs: int = _setting(
         0,
         "0: calls wait in gRPC core until the server takes them. N: gRPC core cancels a call arriving while N "
         "already wait, before any Python runs (the client sees CANCELLED at once); bounds the "
         "wait of admitted calls under overload.",
         0,
+    )
+    trusted_keys_file: Path | None = _setting(
+        None,
+        "PEM Ed25519 public keys; when set, only model versions whose seal one of them signed are served.",
     )
     min_deadline_ms: float = _setting(
         1.0, "A request with less time than this left to its deadline gets DEADLINE_EXCEEDED, unrun.", 0

@@ -6,7 +6,9 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from artifacts.signing import UntrustedError
 from artifacts.versions import visible_dirs
 from server.metrics import Metrics
 from server.runtime import LoadedModel, load_version
@@ -33,12 +35,14 @@ class ModelStore:
         intra_op_threads: int = 1,
         max_batch_items: int = 1024,
         on_change: Callable[[], None] = lambda: None,
+        trusted_keys: dict[str, Any] | None = None,
     ) -> None:
         self.model_dir = model_dir
         self.metrics = metrics
         self.intra_op_threads = intra_op_threads
         self.max_batch_items = max_batch_items
         self.on_change = on_change
+        self.trusted_keys = trusted_keys  # None: signatures are not required (every version must still be sealed)
         self._by_rpc: dict[str, LoadedModel] = {}  # replaced, never mutated: in-flight requests keep theirs
         self._rejected: dict[Path, object] = {}
         self._reload_lock = threading.Lock()
@@ -87,7 +91,7 @@ class ModelStore:
             if self._rejected.get(version_dir) == fingerprint:
                 continue
             try:
-                model = load_version(version_dir, self.intra_op_threads, self.max_batch_items)
+                model = load_version(version_dir, self.intra_op_threads, self.max_batch_items, self.trusted_keys)
                 if current is not None and model.manifest.rpc != current.manifest.rpc:
                     raise ValueError(
                         f"{version_dir}: rpc {model.manifest.rpc} differs from {current.manifest.rpc}, which version "
@@ -99,6 +103,8 @@ class ModelStore:
             except Exception as exc:  # any failure rejects this version only; the old one keeps serving
                 log.error("rejected model version %s: %s", version_dir, exc)
                 self.metrics.model_rejected(model_dir.name)
+                if isinstance(exc, UntrustedError):
+                    self.metrics.model_untrusted_of(model_dir.name, exc.reason).inc()
                 self._rejected[version_dir] = fingerprint
                 continue
             model.bind_metrics(self.metrics)

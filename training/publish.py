@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +11,13 @@ import numpy as np
 import onnx
 
 from artifacts.schema import Feature, InputSpec, ModelCard, OutputSpec
+from artifacts.signing import load_signing_key
 from artifacts.versions import version_for, visible_dirs
 from artifacts.write import build_manifest, write_version
 from training.tasks.common import TrainedModel
+
+# When set, every version written is signed with this Ed25519 PEM private key (docs/artifacts.md, signing).
+SIGNING_KEY_ENV = "DWCP_TRAINING_SIGNING_KEY_FILE"
 
 
 def flat_baselines(model: TrainedModel) -> dict[str, float]:
@@ -63,16 +68,20 @@ def write_model_version(
     card: ModelCard,
     example_input: np.ndarray,
     created: datetime | None = None,
+    signing_key_file: Path | None = None,
 ) -> Path:
     """Write `<model_dir>/<version>/` for `model`, the version named after `created` (default: now).
 
     The manifest is the card plus what artifacts.write.build_manifest measures; the write is atomic and
-    refuses an existing version or an incomplete manifest.
+    refuses an existing version or an incomplete manifest. The seal is signed with `signing_key_file`
+    (default: the file named by $DWCP_TRAINING_SIGNING_KEY_FILE, if set).
     """
     created = created or datetime.now(UTC)
+    key_file = signing_key_file or (Path(os.environ[SIGNING_KEY_ENV]) if os.environ.get(SIGNING_KEY_ENV) else None)
+    key = load_signing_key(key_file) if key_file is not None else None  # before any work: a bad key fails fast
     model_bytes = model.SerializeToString()
     manifest = build_manifest(card, model_bytes, example_input, version_for(created), created)
-    return write_version(model_dir, model_bytes, manifest)
+    return write_version(model_dir, model_bytes, manifest, key)
 
 
 def publish(model: TrainedModel, training_data: dict[str, object], output_dir: Path, created: datetime) -> Path:

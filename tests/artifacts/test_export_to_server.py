@@ -181,3 +181,23 @@ def test_the_store_serves_every_exported_model_by_its_rpc(published: tuple[Path,
     store = ModelStore(out, Metrics(CollectorRegistry(), latency_budget_s=0.05))
     assert store.reload() == 4
     assert {m.manifest.rpc: m.name for m in store.models()} == {m.rpc: m.name for m in trained.values()}
+
+
+def test_publish_signs_with_the_key_file_and_the_server_trusts_only_that_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from artifacts.signing import key_id, private_pem
+    from training.publish import SIGNING_KEY_ENV
+
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "signing.pem").write_bytes(private_pem(key))
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(tmp_path / "signing.pem"))
+    model = _reliability()
+    version = publish(model, {"fingerprint": "0" * 64, "rows": 1}, tmp_path / "models", datetime.now(UTC))
+    loaded = load_version(version, 1, 16, {key_id(key.public_key()): key.public_key()})
+    assert loaded.name == model.name
+    other = Ed25519PrivateKey.generate()
+    with pytest.raises(ValueError, match="none of them a trusted key"):
+        load_version(version, 1, 16, {key_id(other.public_key()): other.public_key()})

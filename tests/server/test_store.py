@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from artifacts.seal import SEAL_FILE, seal_of, write_seal
 from bench.tiny_models import DEFAULT_VERSION, write_model_set, write_version
 from dwcp.inference.v1 import inference_pb2 as pb
 from tests.server.helpers import build_request, call, onnx_outputs, random_inputs, running_server
@@ -27,9 +28,12 @@ def own_model_dir(model_dir: Path, tmp_path: Path) -> Path:
 
 
 def _rewrite_manifest(version_dir: Path, change: Callable[[dict], None]) -> None:
+    """Change the manifest as a writer would have written it: sealed again, so the change itself is judged."""
     manifest = json.loads((version_dir / "manifest.json").read_text())
     change(manifest)
     (version_dir / "manifest.json").write_text(json.dumps(manifest))
+    files = {p.name: p.read_bytes() for p in version_dir.iterdir() if p.name != SEAL_FILE}
+    write_seal(version_dir, seal_of(files))
 
 
 def _bad_sha256(version_dir: Path) -> None:

@@ -13,6 +13,7 @@ from sklearn.ensemble import IsolationForest
 
 from artifacts import write as artifact_write
 from artifacts.checks import manifest_problems
+from artifacts.limits import FEATURE_LIMITS
 from artifacts.read import read_manifest, read_model_bytes
 from artifacts.schema import ArtifactError, Feature, InputSpec, ModelCard, OutputSpec
 from artifacts.session import ort_session
@@ -40,7 +41,7 @@ def forest_artifact() -> tuple[object, ModelCard, np.ndarray]:
         input=InputSpec(
             "node_metrics",
             (None, 6),
-            tuple(Feature(n, "unit", 0.0, 1e6, f"test feature {n}", column=n) for n in FEATURES),
+            tuple(Feature(n, "unit", *FEATURE_LIMITS[n], f"test feature {n}", column=n) for n in FEATURES),
         ),
         outputs=(
             OutputSpec("anomaly_score", "float32", "score 0-1", "2^(-mean path length / c)"),
@@ -58,7 +59,7 @@ def test_writes_a_complete_valid_version(tmp_path: Path, forest_artifact: tuple)
     model, card, example = forest_artifact
     path = write_model_version(tmp_path / "reliability_detector", model, card, example, created=CREATED)
     assert path.name == "20261126T130000Z"
-    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "model.onnx", "seal.json"]
     assert [p.name for p in path.parent.iterdir()] == ["20261126T130000Z"]  # no temporary left behind
     loaded = read_manifest(path, complete=True)
     assert loaded.version == "20261126T130000Z" and loaded.rpc == "DetectAnomaly"
