@@ -199,10 +199,11 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         model, calibration, [f.name for f in features].index(CORE_FEATURE), extra, STEPS, len(features)
     )
     test = np.flatnonzero(split == TEST)
-    exported = export_serving_function(serve, x[test[:2000]], no_decisions, BANDWIDTH_SCORE_RTOL)
+    x_test = x[test]  # built once: windows.inputs makes the windows it is indexed with
+    exported = export_serving_function(serve, x_test[:2000], no_decisions, BANDWIDTH_SCORE_RTOL)
     onnx_bytes = exported.onnx_model.SerializeToString()
-    out = run_onnx(onnx_bytes, x[test])
-    throughput_test = _throughput(x[test], features)
+    out = run_onnx(onnx_bytes, x_test)
+    throughput_test = _throughput(x_test, features)
     evaluation = _evaluate(throughput_test, target[test], out, kinds[test] if len(kinds) else kinds)
     plots: dict[str, str] = {}
     if settings.plots_dir is not None:
@@ -239,7 +240,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         split_counts=split_counts(split) | windows.counts(),
         history=history,
         plots=plots,
-        example_input=x[test][:1],
+        example_input=x_test[:1],
         train_seconds=time.perf_counter() - started,
     )
 
@@ -248,4 +249,5 @@ def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluati
     """Re-evaluate an exported predictor on other telemetry (every window is test), with its own features."""
     features = features_from_manifest(NAME, manifest)
     windows, target, kinds = link_windows(data, features)
-    return _evaluate(_throughput(windows.inputs, features), target, run_onnx(onnx_bytes, windows.inputs), kinds)
+    x = np.asarray(windows.inputs)
+    return _evaluate(_throughput(x, features), target, run_onnx(onnx_bytes, x), kinds)
