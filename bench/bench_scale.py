@@ -76,21 +76,36 @@ def _env(code_root: Path) -> dict[str, str]:
     return env
 
 
-def measure(name: str, args: list[str], rows: int, code_root: Path, log: Path) -> Run:
+# Runs the command, polls its RSS (/proc) and kills it above the limit (exit -9): a run that would not fit
+# the machine stops before the kernel's OOM killer picks a process of someone else. Prints wall s,
+# ru_maxrss KiB, exit code.
+_WRAPPER = """
+import resource, subprocess, sys, time
+limit_kib, t = float(sys.argv[1]) * 1024, time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+while child.poll() is None:
+    try:
+        rss = next(int(l.split()[1]) for l in open(f"/proc/{child.pid}/status") if l.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        rss = 0
+    if limit_kib and rss > limit_kib:
+        child.kill()
+    time.sleep(0.1)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, child.returncode)
+"""
+
+
+def measure(name: str, args: list[str], rows: int, code_root: Path, log: Path, limit_mib: float = 0.0) -> Run:
     """Run `python -m training <args>` in a child process under nice; its wall time and peak RSS.
 
     RUSAGE_CHILDREN holds the largest RSS of any waited-for child so far, so each command is run from a
-    fresh grandchild (a small Python parent that runs it and reports its own RUSAGE_CHILDREN).
+    fresh grandchild (a small Python parent that runs it and reports its own RUSAGE_CHILDREN). Above
+    `limit_mib` (0: no limit) the command is killed, and its peak is then a lower bound.
     """
-    wrapper = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter()\n"
-        "code = subprocess.call(sys.argv[1:])\n"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)\n"
-    )
-    command = ["nice", "-n", "19", sys.executable, "-c", wrapper, sys.executable, "-m", "training", *args]
+    command = ["nice", "-n", "19", sys.executable, "-c", _WRAPPER, str(limit_mib), sys.executable, "-m", "training"]
+    command += args
     with log.open("a") as out:
-        out.write(f"\n$ {' '.join(command[5:])}\n")
+        out.write(f"\n$ {' '.join(command[6:])}\n")
         out.flush()
         done = subprocess.run(
             command, stdout=subprocess.PIPE, stderr=out, text=True, env=_env(code_root), cwd=code_root
@@ -117,7 +132,7 @@ def commands(data: Path, out: Path, models: list[str]) -> list[tuple[str, list[s
 def table(runs: list[Run]) -> str:
     """A Markdown table of the runs."""
     lines = [
-        "| command | rows | wall s | peak RSS MiB | RSS bytes/row | us/row | exit |",
+        "| command | rows | wall s | peak RSS MiB | RSS bytes/row | us/row | exit (-9: killed at the limit) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
@@ -141,6 +156,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "scale", help="table, JSON and logs")
     parser.add_argument("--code-root", type=Path, default=ROOT, help="checkout whose `training` is measured")
     parser.add_argument("--label", default="", help="suffix of the report files, e.g. 'before'")
+    parser.add_argument(
+        "--rss-limit-mib", type=float, default=16_000, help="kill a command above this RSS (0: no limit)"
+    )
     args = parser.parse_args()
     code_root = args.code_root.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +170,7 @@ def main() -> int:
         data = dataset(rows, args.cache.resolve(), code_root)
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
             for name, command in commands(data, Path(tmp), args.models):
-                run = measure(name, command, rows, code_root, log)
+                run = measure(name, command, rows, code_root, log, args.rss_limit_mib)
                 print(f"{name:36s} {rows:>12,} rows  {run.wall_s:7.1f} s  {run.peak_rss_mib:8,.0f} MiB", flush=True)
                 runs.append(run)
     text = table(runs)

@@ -283,6 +283,7 @@ def load_validated_telemetry(
     # self_destruct frees each Arrow column once converted (the table is not used again).
     metrics = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
+    pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back rather than keep them pooled
     if "timestamp" in metrics:
         metrics["timestamp"] = pd.to_datetime(metrics["timestamp"], utc=True, format="ISO8601")
     metrics = _on_grid(metrics, report.sampling)
@@ -297,5 +298,7 @@ def load_validated_telemetry(
 
 
 def _all_text(values: pd.Series) -> bool:
-    """Whether astype(str) would change nothing: an object column of Python strings only (checked in C)."""
+    """Whether astype(str) would change nothing: text without missing values (a copy of 10^7 rows saved)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return not values.isna().any()
     return values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string"

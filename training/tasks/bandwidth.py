@@ -189,8 +189,9 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         forecast.encode_target(_throughput(x[fit_va], features), target[fit_va])[:, None].astype(np.float32),
         settings,
     )
-    throughput_va = _throughput(x[va], features)
-    heads_va = model.predict(_model_inputs(x[va], features, extra), batch_size=4096, verbose=0)
+    x_va = x[va]
+    throughput_va = _throughput(x_va, features)
+    heads_va = model.predict(_model_inputs(x_va, features, extra), batch_size=4096, verbose=0)
     calibration = forecast.Calibration.fit(
         heads_va, forecast.encode_target(throughput_va, target[va]), forecast.window_scale(throughput_va)
     )
