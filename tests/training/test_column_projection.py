@@ -57,7 +57,8 @@ def test_training_one_model_never_reads_a_column_it_does_not_use(
     read_columns.clear()
     data = load_validated_telemetry(path, request=BANDWIDTH)
     assert None not in read_columns and all("bytes_tx" not in c for c in read_columns if c is not None)
-    assert sorted(data.metrics.columns) == ["epoch_time", "node_id", "peer_id", "rtt_ms", "throughput_mbps", "timestamp"]
+    loaded = ["epoch_time", "node_id", "peer_id", "rtt_ms", "throughput_mbps", "timestamp"]
+    assert sorted(data.metrics.columns) == loaded
     assert [f.name for f in data.features("bandwidth_predictor")] == ["rtt_ms", "throughput_mbps"]
     assert data.report.rows == 40 and data.report.ok
 
