@@ -33,6 +33,8 @@ LOADTEST_BATCH_RPS := 100
 LOADTEST_PROCESSES := 2
 LOADTEST_ARGS ?=
 BENCH_ARGS ?=
+# Flags of bench/bench_scale.py, e.g. SCALE_ARGS="--sizes 1000000" for the small size only.
+SCALE_ARGS ?=
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PY_GEN := gen/python
 GO_GEN := clients/go/gen
@@ -50,7 +52,7 @@ TRAIN_ARGS ?= --parallel
 # model that needs RTT or cwnd at serving would be driven by whatever a caller fills in for them.
 DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 
-.PHONY: help setup tools proto proto-release check-generated lint test test-python test-go serve data train-export bench-datagen
+.PHONY: help setup tools proto proto-release check-generated lint test test-python test-go serve data train-export bench-datagen bench-scale
 # Real public data for `make evaluate-real` (never committed): a mahimahi traces directory, a NAB checkout.
 MAHIMAHI ?=
 NAB ?=
@@ -156,6 +158,9 @@ evaluate-real: $(VENV)/.stamp ## The committed models on real data: MAHIMAHI=<tr
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
 	$(PY) bench/bench_datagen.py --csv
+
+bench-scale: $(VENV)/.stamp ## Time and peak RSS of validate and train at 10^6 and 10^7 rows (data/scale/); reports/scale/.
+	$(PY) -m bench.bench_scale --out reports/scale $(SCALE_ARGS)
 
 # promtool and prometheus come from Debian's prometheus package; CI starts on a fresh machine, so install
 # it when missing (the live test in tests/deploy/ needs the server binary too).

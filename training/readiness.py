@@ -15,6 +15,12 @@ from training.sampling import DEFAULT_SNAP_TOLERANCE, MAX_OFF_GRID_SHARE, segmen
 from training.schema import COLUMNS_BY_NAME
 
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_DATA)
+TIME_COLUMNS = ("epoch_time", "timestamp")
+# Series columns validation keeps after checking them: time order, the sample grid and window counts use them.
+SERIES_COLUMNS = (*TIME_COLUMNS, "node_id", "peer_id")
+# Columns a task reads besides its features and series keys: the bandwidth report gives interval coverage
+# per link type (even when link_type is not a feature); consensus labels widen incidents over a node's peers.
+TASK_COLUMNS: dict[str, tuple[str, ...]] = {"bandwidth_predictor": ("link_type",), "consensus_latency": ("peer_id",)}
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,22 @@ class DataRequest:
     features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # share of the interval a stamp may be off its grid slot and still be snapped to it.
     snap_tolerance: float = DEFAULT_SNAP_TOLERANCE
+
+
+def needed_columns(request: DataRequest) -> set[str] | None:
+    """The canonical columns training `request.models` reads (present or not); None when every model may train.
+
+    Time and series columns, each model's series keys, its chosen features (or all of its features when
+    none are chosen) and what its task reads besides (TASK_COLUMNS). Other columns are not read at all.
+    """
+    if request.models is None:
+        return None
+    needed = set(SERIES_COLUMNS)
+    for name in request.models:
+        spec, chosen = MODEL_DATA[name], request.features.get(name)
+        needed.update(spec.identity, spec.window_group, TASK_COLUMNS.get(name, ()))
+        needed.update(f.column for f in spec.features if chosen is None or f.name in chosen or f.column in chosen)
+    return needed
 
 
 def check_sampling(arrays: dict[str, pa.Array], file: str, report: ValidationReport, tolerance: float) -> None:
@@ -69,10 +91,19 @@ def _windows(name: str, arrays: dict[str, pa.Array], report: ValidationReport) -
 
 
 def check_models(
-    arrays: dict[str, pa.Array], file: str, report: ValidationReport, request: DataRequest, incidents: bool
+    arrays: dict[str, pa.Array],
+    file: str,
+    report: ValidationReport,
+    request: DataRequest,
+    incidents: bool,
+    present: set[str] | None = None,
 ) -> None:
-    """Which models the file can train; with explicit models, any that cannot is a problem naming the column."""
-    present = set(arrays)
+    """Which models the file can train; with explicit models, any that cannot is a problem naming the column.
+
+    `present` names the canonical columns of the file (default: those of `arrays`, which must hold the
+    series columns).
+    """
+    present = set(arrays) if present is None else present
     explicit = request.models is not None
     for name in request.models or MODEL_NAMES:
         spec = MODEL_DATA[name]

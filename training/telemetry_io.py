@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,30 +34,88 @@ def _check_file(path: Path) -> None:
         raise TelemetryFileError(path, "file is empty")
 
 
-def read_metrics_table(path: Path | str) -> pa.Table:
-    """Read a metrics file (.csv, .csv.gz, .parquet, .pq) as an Arrow table, without changing any value.
+def _read_error(path: Path, exc: BaseException) -> TelemetryFileError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TelemetryFileError(path, f"cannot be read: {first_line}")
 
-    CSV types are inferred by Arrow; empty cells are nulls. Raises TelemetryFileError for a missing,
-    unreadable, unknown-format or empty file.
+
+_READ_ERRORS = (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError)
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise TelemetryFileError(path, "unknown format: expected a .csv, .csv.gz, .parquet or .pq file")
+
+
+def read_metrics_columns(path: Path | str) -> list[str]:
+    """The column names of a metrics file, in file order, without reading its rows (the CSV header line).
+
+    Raises TelemetryFileError like read_metrics_table.
     """
     path = Path(path)
     _check_file(path)
-    name = path.name.lower()
     try:
-        if name.endswith((".csv", ".csv.gz")):
-            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
-        elif name.endswith((".parquet", ".pq")):
-            table = pq.read_table(path)
+        if _format(path) == "parquet":
+            return list(pq.read_schema(path).names)
+        # Only the first block is parsed; its inferred types are not used (read_metrics_table infers them).
+        with pacsv.open_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)) as reader:
+            return list(reader.schema.names)
+    except _READ_ERRORS as exc:
+        raise _read_error(path, exc) from exc
+
+
+def read_metrics_table(path: Path | str, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read a metrics file (.csv, .csv.gz, .parquet, .pq) as an Arrow table, without changing any value.
+
+    `columns` (names as in the file) projects the read: only those columns are parsed or decoded, in
+    file order; None reads them all. CSV types are inferred by Arrow; empty cells are nulls. Raises
+    TelemetryFileError for a missing, unreadable, unknown-format or empty file.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        if _format(path) == "csv":
+            wanted = None if columns is None else [n for n in read_metrics_columns(path) if n in set(columns)]
+            options = pacsv.ConvertOptions(strings_can_be_null=True, include_columns=wanted)
+            table = pacsv.read_csv(path, convert_options=options)
         else:
-            raise TelemetryFileError(path, "unknown format: expected a .csv, .csv.gz, .parquet or .pq file")
-    except TelemetryFileError:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TelemetryFileError(path, f"cannot be read: {first_line}") from exc
+            table = pq.read_table(path, columns=None if columns is None else list(dict.fromkeys(columns)))
+    except _READ_ERRORS as exc:
+        raise _read_error(path, exc) from exc
     if table.num_rows == 0:
         raise TelemetryFileError(path, "file has a header but no rows")
     return table
+
+
+def is_parquet(path: Path | str) -> bool:
+    """Whether a metrics file is Parquet (whose columns can be read one at a time)."""
+    return _format(Path(path)) == "parquet"
+
+
+def parquet_rows(path: Path | str) -> int:
+    """Rows of a Parquet metrics file, from its footer; raises TelemetryFileError when it has none."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        rows = int(pq.ParquetFile(path).metadata.num_rows)
+    except _READ_ERRORS as exc:
+        raise _read_error(path, exc) from exc
+    if rows == 0:
+        raise TelemetryFileError(path, "file has a header but no rows")
+    return rows
+
+
+def read_parquet_column(path: Path | str, name: str) -> pa.Array:
+    """One column of a Parquet metrics file as a single Arrow array: only that column is decoded."""
+    path = Path(path)
+    try:
+        return pq.read_table(path, columns=[name]).column(0).combine_chunks()
+    except _READ_ERRORS as exc:
+        raise _read_error(path, exc) from exc
 
 
 def read_incident_records(path: Path | str) -> list[Any]:

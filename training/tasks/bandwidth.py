@@ -27,7 +27,7 @@ from training.tasks.common import (
     seed_everything,
 )
 from training.validate import TelemetryData
-from training.windows import Windows, make_windows, sort_by_group_time
+from training.windows import WindowInputs, Windows, make_windows, sort_by_group_time
 
 NAME = "bandwidth_predictor"
 STEPS = 10
@@ -35,6 +35,8 @@ CORE_FEATURE = "throughput_mbps"  # the only core feature (training.features.MOD
 LOG1P_COLUMNS = ("rtt_ms", "jitter_ms", "packet_loss_ratio", "congestion_window_segments")  # heavy-tailed extras
 TREND_SHARE = 0.03  # clean trends and steady levels mixed into the training windows (forecast.trend_windows)
 EWMA_ALPHA = 0.5
+PREDICT_BATCH = 4096  # Keras batch when predicting the validation windows
+PREDICT_CHUNK = 16 * PREDICT_BATCH  # validation windows built at a time (a whole number of batches)
 OUTPUTS = [
     {"name": "predicted_throughput_mbps", "dtype": "float32", "unit": "Mbps", "description": "median forecast"},
     {
@@ -62,11 +64,13 @@ def link_windows(data: TelemetryData, features: tuple[Feature, ...]) -> tuple[Wi
     """Windows of 10 samples of one link (never across links or gaps), each target's throughput, link types."""
     frame = frame_with_features(data.metrics, features)
     if "link_type" in data.metrics and "link_type" not in frame:
-        frame["link_type"] = data.metrics["link_type"].astype(str).to_numpy()
+        # As a text column, not .to_numpy(): that would make a Python string per row (~60 bytes each).
+        frame["link_type"] = data.metrics["link_type"].astype(str)
     frame = sort_by_group_time(frame, ("node_id", "peer_id"))
     windows = make_windows(frame, ("node_id", "peer_id"), [f.name for f in features], STEPS, data.interval_s)
     target = frame[CORE_FEATURE].to_numpy(np.float64)[windows.target_rows]
-    kinds = frame["link_type"].to_numpy()[windows.target_rows] if "link_type" in frame else np.array([], dtype=str)
+    has_kinds = "link_type" in frame
+    kinds = frame["link_type"].iloc[windows.target_rows].to_numpy() if has_kinds else np.array([], dtype=str)
     return windows, target, kinds
 
 
@@ -154,6 +158,25 @@ def _with_trends(x: np.ndarray, z: np.ndarray, features: tuple[Feature, ...], se
     return np.concatenate([x, donors]), np.concatenate([z, forecast.encode_target(trend_x, trend_next)])
 
 
+def _validation_heads(
+    model: Any, x: WindowInputs, rows: np.ndarray, features: tuple[Feature, ...], extra: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Throughput history and predicted heads of the windows `rows`, built and predicted PREDICT_CHUNK at a time.
+
+    The chunks are whole batches of the one predict call they replace, so every batch, and every
+    prediction, is the same; only one chunk's windows and model inputs are held at a time.
+    """
+    if not len(rows):
+        block = x[rows]
+        return _throughput(block, features), model.predict(_model_inputs(block, features, extra), verbose=0)
+    throughput, heads = [], []
+    for i in range(0, len(rows), PREDICT_CHUNK):
+        block = x[rows[i : i + PREDICT_CHUNK]]
+        throughput.append(_throughput(block, features))
+        heads.append(model.predict(_model_inputs(block, features, extra), batch_size=PREDICT_BATCH, verbose=0))
+    return np.concatenate(throughput), np.concatenate(heads)
+
+
 def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
     """Windows per link, temporal split, preprocessing fit on train, quantile LSTM, calibration on validation."""
     import keras
@@ -192,8 +215,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         forecast.encode_target(_throughput(x[fit_va], features), target[fit_va])[:, None].astype(np.float32),
         settings,
     )
-    throughput_va = _throughput(x[va], features)
-    heads_va = model.predict(_model_inputs(x[va], features, extra), batch_size=4096, verbose=0)
+    throughput_va, heads_va = _validation_heads(model, x, va, features, extra)
     calibration = forecast.Calibration.fit(
         heads_va, forecast.encode_target(throughput_va, target[va]), forecast.window_scale(throughput_va)
     )
@@ -202,24 +224,23 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         model, calibration, [f.name for f in features].index(CORE_FEATURE), extra, STEPS, len(features)
     )
     test = np.flatnonzero(split == TEST)
-    parity_rows = test[:2000]
+    x_test = x[test]  # built once: windows.inputs makes the windows it is indexed with
     # Mbps outputs are judged against the spread of the throughput they forecast, not in absolute Mbps.
-    mbps = target_scale(target[parity_rows])
-    names = [f.name for f in features if f.name != CORE_FEATURE]
+    mbps = target_scale(target[test[:2000]])
     exported = export_serving_function(
         serve,
-        x[parity_rows],
+        x_test[:2000],
         no_decisions,
         settings.parity_tolerance,
         {o["name"]: mbps for o in OUTPUTS if o["unit"] == "Mbps"},
         explain=None if extra is None else _explain_extra(extra, features),
     )
     onnx_bytes = exported.onnx_model.SerializeToString()
-    out = run_onnx(onnx_bytes, x[test])
-    throughput_test = _throughput(x[test], features)
+    out = run_onnx(onnx_bytes, x_test)
+    throughput_test = _throughput(x_test, features)
     evaluation = _evaluate(throughput_test, target[test], out, kinds[test] if len(kinds) else kinds)
     if extra is not None:
-        evaluation.notes += extra.notes(names)
+        evaluation.notes += extra.notes([f.name for f in features if f.name != CORE_FEATURE])
     plots: dict[str, str] = {}
     if settings.plots_dir is not None:
         from training import plots as p
@@ -256,7 +277,7 @@ def train(data: TelemetryData, settings: TrainSettings) -> TrainedModel:
         split_counts=split_counts(split) | windows.counts(),
         history=history,
         plots=plots,
-        example_input=x[test][:1],
+        example_input=x_test[:1],
         train_seconds=time.perf_counter() - started,
     )
 
@@ -265,4 +286,5 @@ def evaluate(onnx_bytes: bytes, manifest: dict, data: TelemetryData) -> Evaluati
     """Re-evaluate an exported predictor on other telemetry (every window is test), with its own features."""
     features = features_from_manifest(NAME, manifest)
     windows, target, kinds = link_windows(data, features)
-    return _evaluate(_throughput(windows.inputs, features), target, run_onnx(onnx_bytes, windows.inputs), kinds)
+    x = np.asarray(windows.inputs)
+    return _evaluate(_throughput(x, features), target, run_onnx(onnx_bytes, x), kinds)
