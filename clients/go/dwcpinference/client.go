@@ -44,7 +44,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	}
 	wrap := func(conn *grpc.ClientConn) grpc.ClientConnInterface {
 		if cfg.retries > 0 {
-			return retryingConn{conn, retryInterceptor(cfg.retries, cfg.backoff)}
+			return retryingConn{conn, cfg.metrics.countRetries(retryInterceptor(cfg.retries, cfg.backoff))}
 		}
 		return conn
 	}
@@ -68,6 +68,9 @@ func New(target string, opts ...Option) (*Client, error) {
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if cfg.keepalive != nil {
 		dial = append(dial, grpc.WithKeepaliveParams(*cfg.keepalive))
+	}
+	if cfg.meterProvider != nil {
+		dial = append(dial, statsDialOption(cfg.meterProvider))
 	}
 	ch, owned, err := dialChannels(target, resolverFor, append(dial, cfg.dialOptions...), wrap)
 	if err != nil {
@@ -143,6 +146,7 @@ func batchCall[In, Req, Resp, Out any](ctx context.Context, c *Client, rpc strin
 	resp, err := invoke(ctx, rpc, c.cfg.timeout, fn, req)
 	if err != nil {
 		if c.canFallBack(err) {
+			c.cfg.metrics.fellBack(ctx, rpc, len(items))
 			return fallbackAll(items, fallback), nil
 		}
 		return nil, err

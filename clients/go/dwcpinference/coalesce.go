@@ -63,6 +63,7 @@ type coalescer[In, Out any] struct {
 	fallback   func(In) Out                                     // the heuristic answer for one item
 	canFall    func(error) bool                                 // whether the fallback may answer err
 	observe    func(ctx context.Context, rpc string, items int) // every batch sent; nil: not observed
+	fellBack   func(ctx context.Context, rpc string, items int) // every item the fallback answered
 
 	mu       sync.Mutex
 	inFlight int
@@ -79,6 +80,7 @@ func (co *coalescer[In, Out]) call(ctx context.Context, timeout time.Duration, i
 	defer cancel()
 	out, err := co.await(ctx, item)
 	if err != nil && co.canFall(err) {
+		co.fellBack(ctx, co.rpc, 1)
 		return co.fallback(item), nil
 	}
 	return out, err
@@ -280,6 +282,7 @@ func newCoalescer[In, Req, Resp, Out any](c *Client, rpc, field string, check fu
 	return &coalescer[In, Out]{
 		rpc: rpc, field: field, maxItems: c.cfg.coalesceItems, maxBatches: c.cfg.coalesceBatches,
 		check: check, fallback: fallback, canFall: c.canFallBack,
+		observe: c.cfg.metrics.batchSent, fellBack: c.cfg.metrics.fellBack,
 		send: func(ctx context.Context, items []In) ([]Out, error) {
 			req, err := build(items)
 			if err != nil {

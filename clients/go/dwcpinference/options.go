@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -34,6 +35,8 @@ type config struct {
 	conn        *grpc.ClientConn // WithGRPCConn: use it, never close it
 	// WithCoalescing: items per coalesced batch (0: coalescing off) and batches in flight per RPC.
 	coalesceItems, coalesceBatches int
+	metrics                        *clientMetrics       // WithMeterProvider: the client's own instruments
+	meterProvider                  metric.MeterProvider // WithMeterProvider: for grpc-go's stats plugin
 }
 
 func defaultConfig() config {
