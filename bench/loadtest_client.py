@@ -32,7 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Flags of the client load test."""
     parser = argparse.ArgumentParser(prog="python -m bench.loadtest_client", description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models"), help="Model directory to serve.")
-    parser.add_argument("--workers", default="1,4,16,64,256,1024", help="Closed-loop worker steps, comma separated.")
+    parser.add_argument(
+        "--workers", default="1,4,16,64,128,256,512,1024", help="Closed-loop worker steps, comma separated."
+    )
     parser.add_argument("--step-s", type=float, default=3.0, help="Measured length of each step.")
     parser.add_argument("--budget-ms", type=float, default=10.0, help="p99 budget in milliseconds.")
     parser.add_argument("--processes", type=int, default=2, help="Server processes sharing the port.")
