@@ -32,6 +32,7 @@ LOADTEST_BATCH_RPS := 100
 # machine, as `python -m server --workers 2` runs it. One process is held to one core by Python's GIL.
 LOADTEST_PROCESSES := 2
 LOADTEST_ARGS ?=
+LOADTEST_CLIENT_ARGS ?=
 BENCH_ARGS ?=
 # Flags of bench/bench_scale.py, e.g. SCALE_ARGS="--sizes 1000000" for the small size only.
 SCALE_ARGS ?=
@@ -57,7 +58,7 @@ DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 MAHIMAHI ?=
 NAB ?=
 .PHONY: evaluate-real
-.PHONY: loadtest bench test-prometheus prometheus-install fuzz fuzz-short soak
+.PHONY: loadtest loadtest-client bench test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
@@ -174,6 +175,9 @@ test-prometheus: prometheus-install ## promtool check and unit tests of the Prom
 
 loadtest: $(VENV)/.stamp $(TOOLS)/ghz ## Latency gate: ghz per RPC at LOADTEST_RPS on loopback, p99 < 10 ms; reports/loadtest/.
 	$(PY) -m bench.loadtest --model-dir $(MODEL_DIR) --rate $(LOADTEST_RPS) --batch-rate $(LOADTEST_BATCH_RPS) --processes $(LOADTEST_PROCESSES) --out reports/loadtest $(LOADTEST_ARGS)
+
+loadtest-client: $(VENV)/.stamp ## Go client (cmd/dwcp-inference-load): predictions/s per RPC at p99 < 10 ms, coalescing on and off; reports/loadtest-client/.
+	$(PY) -m bench.loadtest_client --model-dir $(MODEL_DIR) --processes $(LOADTEST_PROCESSES) --out reports/loadtest-client $(LOADTEST_CLIENT_ARGS)
 
 bench: $(VENV)/.stamp $(TOOLS)/ghz ## onnxruntime vs full RPC vs echo floor per model, max rate, batch scaling; reports/bench/.
 	$(PY) -m bench.bench --model-dir $(MODEL_DIR) --out reports/bench $(BENCH_ARGS)

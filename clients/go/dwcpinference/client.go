@@ -23,6 +23,7 @@ type Client struct {
 	ch    channels
 	owned []*grpc.ClientConn // the connections New made, which Close closes; none with WithGRPCConn
 	cfg   config
+	co    *coalescers // nil with WithoutCoalescing
 }
 
 // New creates a client for target without waiting for a connection (it starts connecting at once).
@@ -43,7 +44,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	}
 	wrap := func(conn *grpc.ClientConn) grpc.ClientConnInterface {
 		if cfg.retries > 0 {
-			return retryingConn{conn, retryInterceptor(cfg.retries, cfg.backoff)}
+			return retryingConn{conn, cfg.metrics.countRetries(retryInterceptor(cfg.retries, cfg.backoff))}
 		}
 		return conn
 	}
@@ -53,6 +54,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		}
 		c := &Client{ch: newChannels(), cfg: cfg}
 		c.ch.useConn(cfg.conn, wrap(cfg.conn))
+		c.co = newCoalescers(c)
 		return c, nil
 	}
 	creds, err := cfg.transportCredentials()
@@ -67,11 +69,16 @@ func New(target string, opts ...Option) (*Client, error) {
 	if cfg.keepalive != nil {
 		dial = append(dial, grpc.WithKeepaliveParams(*cfg.keepalive))
 	}
+	if cfg.meterProvider != nil {
+		dial = append(dial, statsDialOption(cfg.meterProvider))
+	}
 	ch, owned, err := dialChannels(target, resolverFor, append(dial, cfg.dialOptions...), wrap)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{ch: ch, owned: owned, cfg: cfg}, nil
+	c := &Client{ch: ch, owned: owned, cfg: cfg}
+	c.co = newCoalescers(c)
+	return c, nil
 }
 
 // Close releases the connections New made; calls in flight on them fail with ErrUnavailable or
@@ -139,6 +146,7 @@ func batchCall[In, Req, Resp, Out any](ctx context.Context, c *Client, rpc strin
 	resp, err := invoke(ctx, rpc, c.cfg.timeout, fn, req)
 	if err != nil {
 		if c.canFallBack(err) {
+			c.cfg.metrics.fellBack(ctx, rpc, len(items))
 			return fallbackAll(items, fallback), nil
 		}
 		return nil, err
@@ -162,6 +170,9 @@ func first[T any](out []T, err error) (T, error) {
 // PredictBandwidth predicts a link's throughput over the next sample interval from its last
 // BandwidthWindowSamples samples, oldest first.
 func (c *Client) PredictBandwidth(ctx context.Context, samples []LinkSample) (BandwidthPrediction, error) {
+	if c.co != nil {
+		return c.co.bandwidth.call(ctx, c.cfg.timeout, LinkWindow{Samples: samples})
+	}
 	return first(c.PredictBandwidthBatch(ctx, []LinkWindow{{Samples: samples}}))
 }
 
@@ -172,6 +183,9 @@ func (c *Client) PredictBandwidthBatch(ctx context.Context, windows []LinkWindow
 
 // SelectCompression picks the compression level (0-9) that moves a chunk fastest over one link.
 func (c *Client) SelectCompression(ctx context.Context, features CompressionFeatures) (CompressionChoice, error) {
+	if c.co != nil {
+		return c.co.compression.call(ctx, c.cfg.timeout, features)
+	}
 	return first(c.SelectCompressionBatch(ctx, []CompressionFeatures{features}))
 }
 
@@ -182,6 +196,9 @@ func (c *Client) SelectCompressionBatch(ctx context.Context, items []Compression
 
 // DetectAnomaly scores one node's reliability metrics for anomaly.
 func (c *Client) DetectAnomaly(ctx context.Context, metrics NodeMetrics) (AnomalyResult, error) {
+	if c.co != nil {
+		return c.co.anomaly.call(ctx, c.cfg.timeout, metrics)
+	}
 	return first(c.DetectAnomalyBatch(ctx, []NodeMetrics{metrics}))
 }
 
@@ -193,6 +210,9 @@ func (c *Client) DetectAnomalyBatch(ctx context.Context, nodes []NodeMetrics) ([
 // DetectHighLatency tells whether a cluster's last LatencyWindowSamples consensus latencies (ms, oldest
 // first) look abnormally high.
 func (c *Client) DetectHighLatency(ctx context.Context, latenciesMs []float64) (LatencyResult, error) {
+	if c.co != nil {
+		return c.co.latency.call(ctx, c.cfg.timeout, LatencyWindow{ConsensusLatenciesMs: latenciesMs})
+	}
 	return first(c.DetectHighLatencyBatch(ctx, []LatencyWindow{{ConsensusLatenciesMs: latenciesMs}}))
 }
 

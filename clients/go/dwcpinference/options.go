@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -32,10 +33,14 @@ type config struct {
 	fallback    bool
 	dialOptions []grpc.DialOption
 	conn        *grpc.ClientConn // WithGRPCConn: use it, never close it
+	// WithCoalescing: items per coalesced batch (0: coalescing off) and batches in flight per RPC.
+	coalesceItems, coalesceBatches int
+	metrics                        *clientMetrics       // WithMeterProvider: the client's own instruments
+	meterProvider                  metric.MeterProvider // WithMeterProvider: for grpc-go's stats plugin
 }
 
 func defaultConfig() config {
-	return config{timeout: DefaultTimeout}
+	return config{timeout: DefaultTimeout, coalesceItems: DefaultCoalesceMaxItems, coalesceBatches: DefaultCoalesceMaxBatches}
 }
 
 // WithTimeout sets the per-call timeout (default DefaultTimeout, 10 ms). A call ends at this timeout or at
@@ -135,6 +140,31 @@ func WithStaticAddresses(addrs ...string) Option {
 func WithFallback() Option {
 	return func(c *config) error {
 		c.fallback = true
+		return nil
+	}
+}
+
+// WithCoalescing bounds coalescing, which is on by default: concurrent single-item calls of one RPC
+// (PredictBandwidth, SelectCompression, DetectAnomaly, DetectHighLatency) leave as one batch RPC of at most
+// maxItems items, with at most maxBatches such batches of the RPC in flight. A call made while nothing of
+// its RPC is in flight is sent at once; while a batch is in flight, the calls that arrive wait for it and
+// leave together. Each caller keeps its own deadline, cancellation, fallback and input errors. maxItems
+// must not pass the server's max_batch_items (ModelInfo: MaxBatchItems). Default DefaultCoalesceMaxItems,
+// DefaultCoalesceMaxBatches. The *Batch methods are sent as they are.
+func WithCoalescing(maxItems, maxBatches int) Option {
+	return func(c *config) error {
+		if maxItems < 1 || maxBatches < 1 {
+			return errors.New("dwcpinference: WithCoalescing: maxItems and maxBatches must be at least 1")
+		}
+		c.coalesceItems, c.coalesceBatches = maxItems, maxBatches
+		return nil
+	}
+}
+
+// WithoutCoalescing sends every single-item call as its own RPC.
+func WithoutCoalescing() Option {
+	return func(c *config) error {
+		c.coalesceItems = 0
 		return nil
 	}
 }

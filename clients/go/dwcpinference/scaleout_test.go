@@ -241,7 +241,8 @@ func TestScaleOutThreeReplicasSurviveAKill(t *testing.T) {
 		}
 		return err
 	}
-	c, err := New("", WithInsecure(), WithStaticAddresses(addrs...), WithTimeout(5*time.Second),
+	// Without coalescing: the shares below count RPCs, one per call.
+	c, err := New("", WithInsecure(), WithStaticAddresses(addrs...), WithTimeout(5*time.Second), WithoutCoalescing(),
 		WithRetries(6, 10*time.Millisecond), WithDialOptions(grpc.WithChainUnaryInterceptor(countAttempts)))
 	if err != nil {
 		t.Fatal(err)

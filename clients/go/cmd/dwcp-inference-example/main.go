@@ -14,7 +14,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/dwcp/dwcp-inference/clients/go/dwcpinference"
 )
@@ -24,6 +27,7 @@ func main() {
 	useTLS := flag.Bool("tls", false, "connect with TLS (system roots) instead of plaintext")
 	timeout := flag.Duration("timeout", dwcpinference.DefaultTimeout, "per-call timeout")
 	fallback := flag.Bool("fallback", false, "answer with the client's heuristics when the server cannot")
+	metrics := flag.Bool("metrics", true, "print the metrics the client recorded (OpenTelemetry, manual reader)")
 	flag.Parse()
 
 	security := dwcpinference.WithInsecure()
@@ -33,6 +37,11 @@ func main() {
 	opts := []dwcpinference.Option{security, dwcpinference.WithTimeout(*timeout), dwcpinference.WithRetries(2, time.Millisecond)}
 	if *fallback {
 		opts = append(opts, dwcpinference.WithFallback())
+	}
+	// The node's meter provider; here with a manual reader, printed at the end.
+	reader := sdkmetric.NewManualReader()
+	if *metrics {
+		opts = append(opts, dwcpinference.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	}
 	client, err := dwcpinference.New(*target, opts...)
 	if err != nil {
@@ -52,6 +61,11 @@ func main() {
 	if err := run(ctx, client); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
+	}
+	if *metrics {
+		if err := printMetrics(ctx, os.Stdout, reader); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
@@ -98,6 +112,24 @@ func run(ctx context.Context, c *dwcpinference.Client) error {
 	}
 	fmt.Printf("\nSelectCompression (link %s):\n  level %d with probability %.2f  [%s %s]\n",
 		cc.LinkID, cc.Level, cc.Probability, cc.ModelName, cc.ModelVersion)
+
+	// Concurrent single-item calls of one RPC leave as batch RPCs (coalescing, on by default): see
+	// dwcp.client.coalesced_batch.items in the metrics below.
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = c.SelectCompression(ctx, dwcpinference.CompressionFeatures{
+				LinkID: fmt.Sprintf("link-%d", i), ThroughputMbps: 900, RTTMs: 42, LinkType: dwcpinference.LinkTypeWAN,
+				HDECompressionRatio: 2.5, HDEDeltaHitRatio: 0.3, AMSTTransferRateMbps: 850,
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	fmt.Printf("\nSelectCompression: %d concurrent single-item calls answered\n", len(errs))
 
 	nodes, err := c.DetectAnomalyBatch(ctx, []dwcpinference.NodeMetrics{
 		{NodeID: "node-healthy", UptimePct: 99.9, FailureRatio: 0.001, PacketLossRatio: 0.0005, RetransmitsCount: 2, ErrorBudgetBurnRate: 0.1, RTTMs: 40},
