@@ -123,10 +123,28 @@ lint: $(VENV)/.stamp $(VENV)/bin/hadolint $(TOOLS)/buf ## buf lint and breaking 
 test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz $(TOOLS)/buf
 	$(PY) -m pytest
 
+# The live Go tests start the real Python server; nothing in CI may skip them, so the variable that would
+# is refused here rather than honoured.
 test-go:
+	@if [ -n "$${DWCP_SKIP_INTEGRATION:-}" ]; then \
+	  echo "DWCP_SKIP_INTEGRATION is set: make test-go runs the live tests; unset it" >&2; exit 1; fi
 	cd clients/go && go test ./...
 
-test: check-generated lint test-prometheus test-python test-go fuzz-short ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests.
+# The suites of `make test`, in order. Each runs even when an earlier one failed (a failure must not hide
+# the suites after it), then one summary names each suite's result and the exit status is non-zero if any
+# failed.
+TEST_SUITES := check-generated lint test-prometheus test-python test-go fuzz-short
+
+test: ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests, a short fuzz; one summary.
+	@failed=(); summary=(); \
+	for suite in $(TEST_SUITES); do \
+	  echo "=== make $$suite"; \
+	  if $(MAKE) --no-print-directory $$suite; then summary+=("$$suite passed"); \
+	  else summary+=("$$suite FAILED"); failed+=("$$suite"); fi; \
+	done; \
+	echo "=== make test summary"; printf '  %s\n' "$${summary[@]}"; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "make test: failed: $${failed[*]}" >&2; exit 1; fi; \
+	echo "make test: all $${#summary[@]} suites passed"
 
 $(SERVE_VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(SERVE_VENV)
