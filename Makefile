@@ -55,7 +55,7 @@ DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 MAHIMAHI ?=
 NAB ?=
 .PHONY: evaluate-real
-.PHONY: loadtest bench test-prometheus prometheus-install fuzz fuzz-short soak
+.PHONY: loadtest bench bench-overload test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
@@ -171,6 +171,9 @@ train-export: $(VENV)/.stamp data ## Train, evaluate and export all four models 
 evaluate-real: $(VENV)/.stamp ## The committed models on real data: MAHIMAHI=<traces dir> and/or NAB=<NAB checkout>.
 	$(PY) -m training.real_data $(if $(MAHIMAHI),--mahimahi $(MAHIMAHI)) $(if $(NAB),--nab $(NAB)) \
 	  --models-dir $(MODEL_DIR) --out $(REPORT_DIR)/real-data
+
+bench-overload: $(VENV)/.stamp $(TOOLS)/ghz ## Client-side latency under a ghz flood (defaults, pending bound) and a batch flood's victim.
+	$(PY) -m bench.overload --model-dir $(MODEL_DIR)
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
 	$(PY) bench/bench_datagen.py --csv
