@@ -222,9 +222,7 @@ func drive(c *Client, calls, at int, onProgress func()) []error {
 }
 
 func TestScaleOutThreeReplicasSurviveAKill(t *testing.T) {
-	if os.Getenv(envSkipIntegration) == "1" {
-		t.Skipf("%s=1: live-server tests skipped", envSkipIntegration)
-	}
+	requireIntegration(t)
 	replicas := startReplicas(t, scaleoutReplicas)
 	addrs := make([]string, len(replicas))
 	for i, r := range replicas {
