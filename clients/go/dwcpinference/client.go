@@ -41,18 +41,12 @@ func New(target string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	wrap := func(conn *grpc.ClientConn) grpc.ClientConnInterface {
-		if cfg.retries > 0 {
-			return retryingConn{conn, retryInterceptor(cfg.retries, cfg.backoff)}
-		}
-		return conn
-	}
 	if cfg.conn != nil {
 		if err := cfg.ownsNothing(target); err != nil {
 			return nil, err
 		}
 		c := &Client{ch: newChannels(), cfg: cfg}
-		c.ch.useConn(cfg.conn, wrap(cfg.conn))
+		c.ch.useConn(cfg.conn)
 		return c, nil
 	}
 	creds, err := cfg.transportCredentials()
@@ -67,7 +61,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	if cfg.keepalive != nil {
 		dial = append(dial, grpc.WithKeepaliveParams(*cfg.keepalive))
 	}
-	ch, owned, err := dialChannels(target, resolverFor, append(dial, cfg.dialOptions...), wrap)
+	ch, owned, err := dialChannels(target, resolverFor, append(dial, cfg.dialOptions...), cfg.retries, cfg.backoff)
 	if err != nil {
 		return nil, err
 	}
