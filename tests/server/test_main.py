@@ -91,8 +91,11 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(model_dir: Path, tmp
         process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(timeout=20)
-        with pytest.raises(grpc.RpcError):  # no new work is accepted once draining
+        # After the drain nothing answers: UNAVAILABLE, not an answer or another error. That new calls are
+        # refused *during* the drain, unrun, is tests/server/test_app.py's drain test (deterministic there).
+        with pytest.raises(grpc.RpcError) as after:
             stub.PredictBandwidth(request, timeout=2)
+        assert after.value.code() == grpc.StatusCode.UNAVAILABLE, after.value
     _, stderr = process.communicate(timeout=20)
     assert outcomes == [2, 2, 2, 2], stderr.decode()[-2000:]
     assert process.returncode == 0
