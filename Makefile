@@ -58,7 +58,7 @@ DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 MAHIMAHI ?=
 NAB ?=
 .PHONY: evaluate-real
-.PHONY: loadtest loadtest-client bench test-prometheus prometheus-install fuzz fuzz-short soak
+.PHONY: loadtest loadtest-client bench bench-overload test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
@@ -126,10 +126,28 @@ lint: $(VENV)/.stamp $(VENV)/bin/hadolint $(TOOLS)/buf ## buf lint and breaking 
 test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz $(TOOLS)/buf
 	$(PY) -m pytest
 
+# The live Go tests start the real Python server; nothing in CI may skip them, so the variable that would
+# is refused here rather than honoured.
 test-go:
+	@if [ -n "$${DWCP_SKIP_INTEGRATION:-}" ]; then \
+	  echo "DWCP_SKIP_INTEGRATION is set: make test-go runs the live tests; unset it" >&2; exit 1; fi
 	cd clients/go && go test ./...
 
-test: check-generated lint test-prometheus test-python test-go fuzz-short ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests.
+# The suites of `make test`, in order. Each runs even when an earlier one failed (a failure must not hide
+# the suites after it), then one summary names each suite's result and the exit status is non-zero if any
+# failed.
+TEST_SUITES := check-generated lint test-prometheus test-python test-go fuzz-short
+
+test: ## Everything CI runs: generated-code check, lint, promtool, Python and Go tests, a short fuzz; one summary.
+	@failed=(); summary=(); \
+	for suite in $(TEST_SUITES); do \
+	  echo "=== make $$suite"; \
+	  if $(MAKE) --no-print-directory $$suite; then summary+=("$$suite passed"); \
+	  else summary+=("$$suite FAILED"); failed+=("$$suite"); fi; \
+	done; \
+	echo "=== make test summary"; printf '  %s\n' "$${summary[@]}"; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "make test: failed: $${failed[*]}" >&2; exit 1; fi; \
+	echo "make test: all $${#summary[@]} suites passed"
 
 $(SERVE_VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(SERVE_VENV)
@@ -156,6 +174,9 @@ train-export: $(VENV)/.stamp data ## Train, evaluate and export all four models 
 evaluate-real: $(VENV)/.stamp ## The committed models on real data: MAHIMAHI=<traces dir> and/or NAB=<NAB checkout>.
 	$(PY) -m training.real_data $(if $(MAHIMAHI),--mahimahi $(MAHIMAHI)) $(if $(NAB),--nab $(NAB)) \
 	  --models-dir $(MODEL_DIR) --out $(REPORT_DIR)/real-data
+
+bench-overload: $(VENV)/.stamp $(TOOLS)/ghz ## Client-side latency under a ghz flood (defaults, pending bound) and a batch flood's victim.
+	$(PY) -m bench.overload --model-dir $(MODEL_DIR)
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
 	$(PY) bench/bench_datagen.py --csv

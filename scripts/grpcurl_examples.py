@@ -6,6 +6,7 @@ server). --all adds reflection, health, GetModelInfo and a refused request (docs
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -135,18 +136,29 @@ def _grpcurl(port: int, method: str, body: object) -> None:
     print((result.stdout + result.stderr).rstrip() + "\n```\n")
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: an optional model directory and --all."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/grpcurl_examples.py", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("model_dir", nargs="?", type=Path, default=ROOT / "models", help="Model directory to serve.")
+    parser.add_argument(
+        "--all", action="store_true", help="Also reflection, health, GetModelInfo and a refused request."
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
     """Run each call and print a Markdown block with the command and its output."""
-    args = [a for a in sys.argv[1:] if a != "--all"]
-    model_dir = Path(args[0]) if args else ROOT / "models"
+    args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, port = start_server(model_dir, Path(tmp) / "ready.json")
+        proc, port = start_server(args.model_dir, Path(tmp) / "ready.json")
         try:
-            if "--all" in sys.argv:
+            if args.all:
                 _grpcurl(port, "", None)
             for method, body in CALLS:
                 _grpcurl(port, f"{SERVICE}/{method}", body)
-            if "--all" in sys.argv:
+            if args.all:
                 for method, body in EXTRA_CALLS:
                     _grpcurl(port, method, body)
         finally:

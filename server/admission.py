@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -78,17 +79,21 @@ class ItemBudget:
 
 
 class _Refusal:
-    """The behaviour of a refused RPC: RESOURCE_EXHAUSTED at once, without reading the model or the request.
+    """The behaviour of one refused RPC: RESOURCE_EXHAUSTED at once, without reading the model or the request.
 
     gRPC runs a behaviour carrying `experimental_thread_pool` on that pool instead of the server's, so
-    refusals never wait behind the admitted work that made the server refuse them.
+    refusals never wait behind the admitted work that made the server refuse them. The refusal is recorded in
+    the RPC histogram (code RESOURCE_EXHAUSTED) like any other outcome, from the moment admission saw it.
     """
 
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, pool: ThreadPoolExecutor, metrics: Metrics, rpc: str, start_s: float) -> None:
         self.experimental_thread_pool = pool
+        self.metrics, self.rpc, self.start_s = metrics, rpc, start_s
 
     def __call__(self, _request: Any, context: grpc.ServicerContext) -> None:
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "server overloaded: too many requests in flight; retry later")
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED
+        self.metrics.observe_rpc(self.rpc, code.name, time.perf_counter() - self.start_s, 0)
+        context.abort(code, "server overloaded: too many requests in flight; retry later")
 
 
 class AdmissionExecutor(ThreadPoolExecutor):
@@ -130,6 +135,9 @@ class AdmissionExecutor(ThreadPoolExecutor):
 class AdmissionInterceptor(grpc.ServerInterceptor):
     """Refuses an inference RPC with RESOURCE_EXHAUSTED when `max_in_flight` RPCs are already held.
 
+    This is the only place an RPC is refused for load before it is parsed, so each such refusal is counted
+    once: in the shed counter (reason in_flight_limit) here, in the RPC histogram by _Refusal.
+
     gRPC calls interceptors on its polling thread just before it hands the RPC to the pool, so the count
     seen here includes the queue. Health and reflection RPCs are always admitted (probes must not fail
     under load; they are cheap).
@@ -149,7 +157,6 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         # RPC name -> (its own pool, its own bound): such RPCs never count against inference's bound.
         self.side_pools = {f"/{service}/{rpc}": bound for rpc, bound in (side_pools or {}).items()}
         self.metrics = metrics
-        self._refusal = grpc.unary_unary_rpc_method_handler(_Refusal(executor.refusals))
 
     def intercept_service(
         self,
@@ -159,6 +166,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method  # type: ignore[attr-defined]
         pool, bound = self.side_pools.get(method, (self.executor, self.max_in_flight))
         if method.startswith(self.prefix) and pool.held >= bound:
-            self.metrics.shed_of(method[len(self.prefix) :], OVERLOADED).inc()
-            return self._refusal
+            rpc = method[len(self.prefix) :]
+            self.metrics.shed_of(rpc, OVERLOADED).inc()
+            refusal = _Refusal(pool.refusals, self.metrics, rpc, time.perf_counter())
+            return grpc.unary_unary_rpc_method_handler(refusal)
         return continuation(handler_call_details)

@@ -6,6 +6,8 @@ import ipaddress
 from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from server.settings import Settings
 
@@ -34,6 +36,25 @@ def _read(path: Path, what: str) -> bytes:
     return data
 
 
+def _check_key_matches(chain: bytes, key: bytes, cert_path: Path, key_path: Path | None) -> None:
+    """Refuse a private key that is not the key of the chain's first (leaf) certificate, naming both files."""
+    try:
+        leaf = x509.load_pem_x509_certificates(chain)[0]
+    except ValueError as exc:
+        raise SecurityConfigError(f"--tls-cert-file {cert_path}: not a PEM certificate ({exc})") from None
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SecurityConfigError(f"--tls-key-file {key_path}: not an unencrypted PEM private key ({exc})") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if private.public_key().public_bytes(der, public) != leaf.public_key().public_bytes(der, public):
+        raise SecurityConfigError(
+            f"--tls-key-file {key_path} does not match the certificate in --tls-cert-file {cert_path} "
+            f"(subject {leaf.subject.rfc4514_string()}): give the key that certificate was issued for"
+        )
+
+
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """The server's TLS credentials, or None for plaintext; refuses plaintext off loopback unless --insecure 1.
 
@@ -55,6 +76,7 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     key = _read(s.tls_key_file, "--tls-key-file") if s.tls_key_file is not None else None
     if key is None:
         raise SecurityConfigError("--tls-cert-file needs --tls-key-file")
+    _check_key_matches(chain, key, s.tls_cert_file, s.tls_key_file)  # grpcio would say only "Failed to bind"
     if s.tls_client_ca_file is None:
         return grpc.ssl_server_credentials([(key, chain)])
     client_ca = _read(s.tls_client_ca_file, "--tls-client-ca-file")

@@ -68,10 +68,17 @@ class InferenceHandler:
         self.answers: dict[str, Answer] = {rpc: partial(self.infer, spec) for rpc, spec in SPECS.items()}
         self.answers["GetModelInfo"] = self.model_info
 
-    def handle(self, rpc: str, request: Any, time_remaining_s: float | None = None) -> Message:
+    def handle(
+        self,
+        rpc: str,
+        request: Any,
+        time_remaining_s: float | None = None,
+        caller: grpc.ServicerContext | None = None,
+    ) -> Message:
         """Answer one RPC or raise RpcError; never lets another exception reach the caller.
 
-        `time_remaining_s` is what is left of the caller's deadline (None: no deadline).
+        `time_remaining_s` is what is left of the caller's deadline (None: no deadline). An answer whose
+        `caller` is gone by the end is recorded as the caller saw it: CANCELLED, or DEADLINE_EXCEEDED.
         """
         start_s, code, items = time.perf_counter(), "OK", 0
         in_flight = self.metrics.in_flight_of(rpc)
@@ -98,6 +105,10 @@ class InferenceHandler:
             raise RpcError(grpc.StatusCode.INTERNAL, "internal error; see the server log") from None
         finally:
             in_flight.dec()
+            if code == "OK" and caller is not None and not caller.is_active():
+                remaining_s = caller.time_remaining()
+                expired = remaining_s is not None and remaining_s <= 0
+                code = grpc.StatusCode.DEADLINE_EXCEEDED.name if expired else grpc.StatusCode.CANCELLED.name
             self.metrics.observe_rpc(rpc, code, time.perf_counter() - start_s, items)
 
     def infer(self, spec: RpcSpec, request: Message, time_remaining_s: float | None) -> tuple[Message, int]:
@@ -151,7 +162,7 @@ def thread_behaviour(handler: InferenceHandler, rpc: str, pools: Mapping[str, Ex
 
     def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return handler.handle(rpc, request, context.time_remaining())
+            return handler.handle(rpc, request, context.time_remaining(), context)
         except RpcError as failure:
             context.abort_with_status(failure.status())
 

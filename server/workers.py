@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from server.app import bind_failure
 from server.ready import write_ready_file
 from server.settings import ENV_PREFIX, Settings
 
@@ -46,7 +47,11 @@ def _worker_env(settings: Settings, index: int, grpc_port: int, ready_file: Path
 
 def run_workers(settings: Settings) -> int:
     """Start the workers, write the ready file once all are ready, forward SIGTERM/SIGHUP; returns the exit code."""
-    holder = _reserve_port(settings.host, settings.grpc_port)
+    try:
+        holder = _reserve_port(settings.host, settings.grpc_port)
+    except OSError as exc:
+        log.error("cannot start: %s", bind_failure(settings.host, settings.grpc_port, "grpc_port", exc))
+        return 1
     grpc_port = holder.getsockname()[1]
     stop = {"requested": False}
 

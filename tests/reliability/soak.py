@@ -1,7 +1,7 @@
 """Soak: a mixed load (all four RPCs, single and batch) against `python -m server` on loopback for a set time.
 
-Reports p99 per window, errors, and the server's resident memory (VmRSS) after warm-up and at the end; fails
-when any call failed or memory grew more than --max-rss-growth.
+Reports p99 per window, errors, the server's resident memory (VmRSS) after warm-up and at the end, and its
+peak (VmHWM); fails when any call failed or memory grew more than --max-rss-growth.
 
     python -m tests.reliability.soak --minutes 10          # what `make soak` runs (SOAK_MINUTES)
 """
@@ -29,12 +29,12 @@ RPCS = ("PredictBandwidth", "SelectCompression", "DetectAnomaly", "DetectHighLat
 BATCH_ITEMS = {"PredictBandwidth": 32, "SelectCompression": 64, "DetectAnomaly": 64, "DetectHighLatency": 32}
 
 
-def rss_kib(pid: int) -> int:
-    """The process's resident memory in KiB, from /proc/<pid>/status (VmRSS)."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """The process's resident memory in KiB from /proc/<pid>/status: now (VmRSS) or its peak so far (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 @dataclass
@@ -63,12 +63,19 @@ class Recorder:
                 window.errors.append(error)
 
 
-def _caller(stub: pb_grpc.InferenceServiceStub, rpc: str, rate_hz: float, until: float, recorder: Recorder) -> None:
-    """Alternate single and batch calls of one RPC at a fixed rate until `until` (monotonic)."""
-    requests = [build_request(rpc, random_inputs(rpc, n, seed=n)) for n in (1, BATCH_ITEMS[rpc])]
+def _caller(
+    stub: pb_grpc.InferenceServiceStub, rpc: str, rate_hz: float, until: float, recorder: Recorder, batch: int
+) -> None:
+    """Alternate single and batch calls of one RPC at a fixed rate until `until` (monotonic).
+
+    It stops at `until` by the clock, behind schedule or not: a server too slow for the rate gets fewer
+    calls made, which the report's call count shows (before, the schedule alone ended the loop, so the
+    count was the same however slow the server was).
+    """
+    requests = [build_request(rpc, random_inputs(rpc, n, seed=n)) for n in (1, batch or BATCH_ITEMS[rpc])]
     method = getattr(stub, rpc)
     next_at, i = time.monotonic(), 0
-    while next_at < until:
+    while next_at < until and time.monotonic() < until:
         time.sleep(max(0.0, next_at - time.monotonic()))
         start = time.perf_counter()
         try:
@@ -81,8 +88,10 @@ def _caller(stub: pb_grpc.InferenceServiceStub, rpc: str, rate_hz: float, until:
         next_at += 1.0 / rate_hz
 
 
-def run(seconds: float, window_s: float, rate_per_rpc: float, warmup_s: float, max_rss_growth: float) -> dict:
-    """Run the soak and return its report (see `main` for the pass/fail rule)."""
+def run(
+    seconds: float, window_s: float, rate_per_rpc: float, warmup_s: float, max_rss_growth: float, batch_items: int = 0
+) -> dict:
+    """Run the soak and return its report (see `main` for the pass/fail rule); batch_items 0: BATCH_ITEMS."""
     work = Path(tempfile.mkdtemp(prefix="dwcp-soak-"))
     try:
         models = committed_or_tiny_models(ROOT / "models", work)
@@ -93,7 +102,9 @@ def run(seconds: float, window_s: float, rate_per_rpc: float, warmup_s: float, m
             stub = pb_grpc.InferenceServiceStub(channel)
             warm = Recorder(window_s)
             threads = [
-                threading.Thread(target=_caller, args=(stub, rpc, rate_per_rpc, time.monotonic() + warmup_s, warm))
+                threading.Thread(
+                    target=_caller, args=(stub, rpc, rate_per_rpc, time.monotonic() + warmup_s, warm, batch_items)
+                )
                 for rpc in RPCS
             ]
             for thread in threads:
@@ -104,13 +115,14 @@ def run(seconds: float, window_s: float, rate_per_rpc: float, warmup_s: float, m
             recorder = Recorder(window_s)
             until = time.monotonic() + seconds
             threads = [
-                threading.Thread(target=_caller, args=(stub, rpc, rate_per_rpc, until, recorder)) for rpc in RPCS
+                threading.Thread(target=_caller, args=(stub, rpc, rate_per_rpc, until, recorder, batch_items))
+                for rpc in RPCS
             ]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            rss_end = rss_kib(process.pid)
+            rss_end, rss_peak = rss_kib(process.pid), rss_kib(process.pid, "VmHWM")
             channel.close()
             alive = process.poll() is None
         finally:
@@ -143,6 +155,8 @@ def run(seconds: float, window_s: float, rate_per_rpc: float, warmup_s: float, m
         "rss_ready_kib": rss_ready,
         "rss_start_kib": rss_start,
         "rss_end_kib": rss_end,
+        "rss_peak_kib": rss_peak,
+        "calls_scheduled": int(seconds * rate_per_rpc * len(RPCS)),
         "rss_growth": round(growth, 4),
         "server_alive": alive,
         "passed": alive and not errors and growth <= max_rss_growth,
@@ -159,16 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-rss-growth", type=float, default=0.10, help="Largest allowed VmRSS growth (0.10: 10 %%)."
     )
+    parser.add_argument(
+        "--batch-items", type=int, default=0, help="Items of every batch call (0: 32-64 per RPC; 1024: the largest)."
+    )
     parser.add_argument("--out", type=Path, default=None, help="Also write the report as JSON here.")
     args = parser.parse_args(argv)
-    report = run(args.minutes * 60, args.window_s, args.rate_per_rpc, args.warmup_s, args.max_rss_growth)
+    report = run(
+        args.minutes * 60, args.window_s, args.rate_per_rpc, args.warmup_s, args.max_rss_growth, args.batch_items
+    )
     print(f"{'window':>6} {'calls':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for w in report["windows"]:
         print(f"{w['window']:>6} {w['calls']:>7} {w['p50_ms']:>8.2f} {w['p99_ms']:>8.2f} {w['errors']:>6}")
     print(
-        f"calls {report['calls']}, errors {report['errors']}, VmRSS ready {report['rss_ready_kib']} KiB, "
-        f"after warm-up {report['rss_start_kib']} KiB, end {report['rss_end_kib']} KiB "
-        f"({report['rss_growth']:+.1%}); {'PASS' if report['passed'] else 'FAIL'}"
+        f"calls {report['calls']} of {report['calls_scheduled']} scheduled, errors {report['errors']}, "
+        f"VmRSS ready {report['rss_ready_kib']} KiB, after warm-up {report['rss_start_kib']} KiB, "
+        f"end {report['rss_end_kib']} KiB ({report['rss_growth']:+.1%}), peak (VmHWM) {report['rss_peak_kib']} KiB; "
+        f"{'PASS' if report['passed'] else 'FAIL'}"
     )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

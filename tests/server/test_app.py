@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 from server.app import SERVICE_NAME
 from tests.server.helpers import RunningServer, build_request, call, random_inputs, running_server
 
@@ -111,3 +115,47 @@ def test_ready_file_names_the_bound_ports(model_dir: Path, tmp_path: Path) -> No
         assert content["grpc_port"] == running.app.grpc_port > 0
         assert content["metrics_port"] == running.app.metrics_port > 0
         assert isinstance(content["pid"], int)
+
+
+def test_during_the_drain_new_calls_are_refused_unrun_and_in_flight_ones_finish(model_dir: Path) -> None:
+    with running_server(model_dir, grpc_threads=2) as running:
+        handle, release, entered = running.app.handler.handle, threading.Event(), threading.Semaphore(0)
+
+        def gated(*args: Any) -> Any:
+            entered.release()
+            release.wait(timeout=20)
+            return handle(*args)
+
+        running.app.handler.handle = gated  # type: ignore[method-assign,assignment]
+        request = build_request("DetectAnomaly", random_inputs("DetectAnomaly", 1))
+        held = [running.stub.DetectAnomaly.future(request, timeout=20) for _ in range(2)]
+        assert entered.acquire(timeout=10) and entered.acquire(timeout=10)  # both running, held at the gate
+        stopper = threading.Thread(target=running.app.stop, kwargs={"grace_s": 20.0})
+        stopper.start()
+        deadline = time.monotonic() + 10
+        while _status_or_none(running.channel) == SERVING and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # stop() has moved from health to the gRPC server's own stop
+        with grpc.insecure_channel(f"127.0.0.1:{running.app.grpc_port}") as fresh:
+            stub = pb_grpc.InferenceServiceStub(fresh)
+            try:
+                stub.DetectAnomaly(request, timeout=5)
+                refused = None
+            except grpc.RpcError as error:
+                refused = error.code()
+        drain_was_running = stopper.is_alive() and not any(f.done() for f in held)
+        release.set()
+        answers = [len(f.result().results) for f in held]
+        stopper.join(timeout=30)
+    assert drain_was_running, "the drain ended before the new call was made: the test tested nothing"
+    assert refused == grpc.StatusCode.UNAVAILABLE, refused  # refused while the drain was still running
+    assert answers == [1, 1]  # the two in flight were answered after the refusal
+    ok = {"method": "DetectAnomaly", "code": "OK"}
+    assert running.registry.get_sample_value("dwcp_inference_rpc_duration_seconds_count", ok) == 2  # only they ran
+
+
+def _status_or_none(channel: grpc.Channel) -> int | None:
+    try:
+        return _status(channel, "")
+    except grpc.RpcError:
+        return None

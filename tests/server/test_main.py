@@ -91,8 +91,11 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(model_dir: Path, tmp
         process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(timeout=20)
-        with pytest.raises(grpc.RpcError):  # no new work is accepted once draining
+        # After the drain nothing answers: UNAVAILABLE, not an answer or another error. That new calls are
+        # refused *during* the drain, unrun, is tests/server/test_app.py's drain test (deterministic there).
+        with pytest.raises(grpc.RpcError) as after:
             stub.PredictBandwidth(request, timeout=2)
+        assert after.value.code() == grpc.StatusCode.UNAVAILABLE, after.value
     _, stderr = process.communicate(timeout=20)
     assert outcomes == [2, 2, 2, 2], stderr.decode()[-2000:]
     assert process.returncode == 0
@@ -114,3 +117,23 @@ def test_workers_share_the_port_and_drain_together(model_dir: Path, tmp_path: Pa
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_second_server_on_a_port_in_use_names_the_port_and_its_flag(
+    model_dir: Path, tmp_path: Path, workers: str
+) -> None:
+    process, ports = start_subprocess(model_dir, tmp_path / "ready.json")
+    try:
+        port = str(ports["grpc_port"])
+        command = [sys.executable, "-m", "server", "--grpc-port", port, "--metrics-port", "-1"]
+        command += ["--model-dir", str(model_dir), "--workers", workers]
+        done = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1, done.stderr[-2000:]
+        message = done.stderr
+        assert f"127.0.0.1:{port}" in message and "Address already in use" in message, message[-2000:]
+        assert "--grpc-port" in message and "DWCP_INFERENCE_GRPC_PORT" in message, message[-2000:]
+        assert "Traceback" not in message
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0

@@ -139,3 +139,17 @@ def test_the_default_size_limit_holds_the_largest_valid_batch_and_refuses_more(m
             call(running.stub, "DetectHighLatency", huge)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert len(_detect(running.channel).results) == 2
+
+
+def test_a_key_that_does_not_match_its_certificate_is_named_as_such(pki: dict, tmp_path: Path) -> None:
+    _other_cert, other_key = pki["ca"].issue("someone-else").write(tmp_path, "other")
+    with pytest.raises(SecurityConfigError, match="does not match the certificate") as refused:
+        server_credentials(Settings(tls_cert_file=pki["cert"], tls_key_file=other_key))
+    assert str(other_key) in str(refused.value) and str(pki["cert"]) in str(refused.value)
+    server_credentials(Settings(tls_cert_file=pki["cert"], tls_key_file=pki["key"]))  # the matching pair loads
+    # The command says it too, instead of grpcio's "Failed to bind to address".
+    command = [sys.executable, "-m", "server", "--grpc-port", "0", "--metrics-port", "-1"]
+    command += ["--tls-cert-file", str(pki["cert"]), "--tls-key-file", str(other_key)]
+    done = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "does not match the certificate" in done.stderr, done.stderr[-2000:]
+    assert "Failed to bind" not in done.stderr

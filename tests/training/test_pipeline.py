@@ -79,9 +79,12 @@ def test_all_four_models_are_published_with_complete_manifests(trained: tuple) -
         assert manifest.input.name == input_name
         assert list(manifest.input.shape) == shape
         assert manifest.output_names == outputs
-        assert manifest.parity is not None and manifest.parity.decisions_identical in (True, False)
+        # Decisions match the native model's on every parity row, or differ only on near-threshold float ties.
+        parity = manifest.parity
+        assert parity is not None and parity.rows > 0, name
+        assert parity.decisions_identical or parity.near_threshold_rows > 0, f"{name}: {parity}"
         # Scores agree within 1e-4; Mbps outputs (up to 1e5) within 1e-4 + 1e-5 relative, checked at export.
-        assert manifest.parity.max_abs_diff <= (1.0 if name == "bandwidth_predictor" else 1e-4)
+        assert parity.max_abs_diff <= (1.0 if name == "bandwidth_predictor" else 1e-4)
         assert manifest.targets, f"{name}: targets travel with the model"
         assert manifest.baselines, f"{name}: baselines travel with the model"
         assert (versions[0] / "model.onnx").stat().st_size < 10 * 1024 * 1024

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -39,21 +40,29 @@ func healthServiceName(rpc string) string {
 // serviceConfig is the default service config of one channel. round_robin makes every resolved address a
 // subchannel and spreads calls over them one by one (gRPC's default pins every call to the first address).
 // With a health service name, gRPC watches that entry on every replica and round_robin picks only the
-// replicas reporting SERVING; a replica without the health service (UNIMPLEMENTED) counts as serving.
-func serviceConfig(healthService string) string {
+// replicas reporting SERVING; a replica without the health service (UNIMPLEMENTED) counts as serving. With
+// retries > 0, grpc-go retries UNAVAILABLE by the retry policy, throttled (retry.go).
+func serviceConfig(healthService string, retries int, backoff time.Duration) string {
 	type healthCheck struct {
 		ServiceName string `json:"serviceName"`
 	}
 	config := struct {
 		LoadBalancing []map[string]struct{} `json:"loadBalancingConfig"`
 		HealthCheck   *healthCheck          `json:"healthCheckConfig,omitempty"`
+		MethodConfig  []methodConfig        `json:"methodConfig,omitempty"`
+		Throttling    *retryThrottling      `json:"retryThrottling,omitempty"`
 	}{LoadBalancing: []map[string]struct{}{{"round_robin": {}}}}
 	if healthService != "" {
 		config.HealthCheck = &healthCheck{ServiceName: healthService}
 	}
+	if retries > 0 {
+		service := inferencev1.InferenceService_ServiceDesc.ServiceName
+		config.MethodConfig = []methodConfig{newRetryPolicy(service, retries, backoff)}
+		config.Throttling = &retryThrottling{MaxTokens: retryMaxTokens, TokenRatio: retryTokenRatio}
+	}
 	out, err := json.Marshal(config)
 	if err != nil {
-		panic(err) // a fixed struct of strings always marshals
+		panic(err) // a fixed struct of strings and numbers always marshals
 	}
 	return string(out)
 }
@@ -88,10 +97,10 @@ func (cs *channels) models() []*channel {
 // all are the five channels.
 func (cs *channels) all() []*channel { return append(cs.models(), &cs.info) }
 
-// useConn sends every RPC over one connection, with the client's call options wrapped around it.
-func (cs *channels) useConn(conn *grpc.ClientConn, cc grpc.ClientConnInterface) {
+// useConn sends every RPC over one connection.
+func (cs *channels) useConn(conn *grpc.ClientConn) {
 	for _, ch := range cs.all() {
-		ch.conn, ch.stub = conn, inferencev1.NewInferenceServiceClient(cc)
+		ch.conn, ch.stub = conn, inferencev1.NewInferenceServiceClient(conn)
 	}
 }
 
@@ -133,10 +142,10 @@ func replicaTarget(target string, static []string) (string, func() grpc.DialOpti
 
 // dialChannels creates one channel per RPC to the same replicas and starts connecting them. The model
 // RPCs' channels are health-checked on their RPC's entry, so a replica missing one model gets no calls of
-// that RPC and still gets the others; GetModelInfo goes to any connected replica. wrap puts the client's
-// call behaviour (retries) around each connection.
+// that RPC and still gets the others; GetModelInfo goes to any connected replica. Each channel's service
+// config carries the retry policy when retries > 0.
 func dialChannels(target string, resolverFor func() grpc.DialOption, dial []grpc.DialOption,
-	wrap func(*grpc.ClientConn) grpc.ClientConnInterface) (channels, []*grpc.ClientConn, error) {
+	retries int, backoff time.Duration) (channels, []*grpc.ClientConn, error) {
 	cs := newChannels()
 	var opened []*grpc.ClientConn
 	for _, ch := range cs.all() {
@@ -144,7 +153,10 @@ func dialChannels(target string, resolverFor func() grpc.DialOption, dial []grpc
 		if ch.rpc != rpcGetModelInfo {
 			health = healthServiceName(ch.rpc)
 		}
-		opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(serviceConfig(health))}
+		opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(serviceConfig(health, retries, backoff))}
+		if retries > 0 {
+			opts = append(opts, grpc.WithMaxCallAttempts(retries+1)) // grpc-go caps attempts at 5 otherwise
+		}
 		if resolverFor != nil {
 			opts = append(opts, resolverFor())
 		}
@@ -156,7 +168,7 @@ func dialChannels(target string, resolverFor func() grpc.DialOption, dial []grpc
 			return channels{}, nil, fmt.Errorf("dwcpinference: %w", err)
 		}
 		conn.Connect()
-		ch.conn, ch.stub = conn, inferencev1.NewInferenceServiceClient(wrap(conn))
+		ch.conn, ch.stub = conn, inferencev1.NewInferenceServiceClient(conn)
 		opened = append(opened, conn)
 	}
 	return cs, opened, nil

@@ -63,6 +63,8 @@ func TestNewOptions(t *testing.T) {
 		{"nil connection", "", []Option{WithGRPCConn(nil)}, "nil connection"},
 		{"given connection", "", []Option{WithGRPCConn(idleConn(t))}, ""},
 		{"given connection and a target", "127.0.0.1:1", []Option{WithGRPCConn(idleConn(t))}, "a target belong"},
+		{"given connection and retries", "", []Option{WithGRPCConn(idleConn(t)), WithRetries(2, 0)},
+			"WithRetries (a retryPolicy in the connection's service config) belong"},
 		{"given connection and its own settings", "", []Option{WithGRPCConn(idleConn(t)), WithInsecure(),
 			WithKeepalive(time.Minute, time.Second), WithStaticAddresses("127.0.0.1:2")},
 			"WithStaticAddresses, WithInsecure, WithKeepalive belong"},

@@ -85,7 +85,8 @@ func (e *rpcError) Error() string {
 func (e *rpcError) Unwrap() []error            { return e.kinds }
 func (e *rpcError) GRPCStatus() *status.Status { return e.st }
 
-// mapError turns an error from a generated stub into the package's errors; ctx is the call's context.
+// mapError turns an error from a generated stub into the package's errors; ctx is the caller's context
+// (not the per-call timeout's), which tells a caller's cancellation from the server's.
 func mapError(ctx context.Context, rpc string, err error) error {
 	if err == nil {
 		return nil
@@ -105,8 +106,9 @@ func mapError(ctx context.Context, rpc string, err error) error {
 		return &rpcError{rpc: rpc, st: st, kinds: []error{ErrDeadlineExceeded, context.DeadlineExceeded}}
 	case codes.Canceled:
 		if ctx.Err() == nil {
-			// The caller did not cancel: the server did. A server run with --max-pending-rpcs has gRPC core
-			// cancel calls past its backlog bound before any handler runs: a refusal under overload.
+			// The caller did not cancel: the server did. gRPC core cancels calls past its pending-call bound
+			// (--max-pending-rpcs, or core's own 1,000 / 3,000) before any handler runs: a refusal under
+			// overload (docs/serving.md, "Where CANCELLED comes from").
 			return &rpcError{rpc: rpc, st: st, kinds: []error{ErrOverloaded, ErrUnavailable}}
 		}
 		return &rpcError{rpc: rpc, st: st, kinds: []error{context.Canceled}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
@@ -173,5 +174,39 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 	_, err = c.DetectAnomaly(context.Background(), nodeMetrics())
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+}
+
+// A CANCELLED from the server that arrives just as the per-call timeout runs out is still the server's
+// refusal while the caller's own context is live: ErrOverloaded, and the fallback answers it (issue 17 saw
+// such calls come back as a bare context.Canceled, no fallback).
+func TestServerCancelAtThePerCallTimeoutIsOverload(t *testing.T) {
+	lateCancel := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ grpc.UnaryInvoker, _ ...grpc.CallOption) error {
+		<-ctx.Done() // the per-call timeout has run out; the caller's context has not
+		return status.Error(codes.Canceled, "stream terminated by RST_STREAM with error code: CANCEL")
+	}
+	cases := []struct {
+		name         string
+		opts         []Option
+		wantFallback bool
+	}{
+		{"without fallback", nil, false},
+		{"with fallback", []Option{WithFallback()}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := append([]Option{WithTimeout(20 * time.Millisecond), WithDialOptions(grpc.WithUnaryInterceptor(lateCancel))}, tc.opts...)
+			c := newBufClient(t, &fakeServer{version: "v1"}, opts...)
+			r, err := c.DetectAnomaly(context.Background(), nodeMetrics())
+			if tc.wantFallback {
+				if err != nil || r.ModelVersion != FallbackModelVersion {
+					t.Fatalf("result %+v, err %v; want the fallback's answer", r, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrOverloaded) || errors.Is(err, context.Canceled) {
+				t.Fatalf("err %v: want ErrOverloaded, not context.Canceled", err)
+			}
+		})
 	}
 }

@@ -39,7 +39,6 @@ func TestWithGRPCConn(t *testing.T) {
 		wantCalls int64
 	}{
 		{"plain", 0, nil, 1},
-		{"retries wrap the given connection", 2, []Option{WithRetries(2, time.Millisecond)}, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

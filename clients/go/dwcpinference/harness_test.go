@@ -55,13 +55,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireLive returns the shared live server, starting it on first use. It skips only when
-// DWCP_SKIP_INTEGRATION=1; a server that cannot start fails the test, so CI never passes by skipping.
+// requireIntegration skips a live-server test when DWCP_SKIP_INTEGRATION=1 on a developer's machine, and
+// fails it instead under CI (CI set), so CI never passes by skipping.
+func requireIntegration(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv(envSkipIntegration) != "1" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s=1 with CI=%q: the live-server tests may not skip in CI", envSkipIntegration, os.Getenv("CI"))
+	}
+	tb.Skipf("%s=1: live-server tests skipped", envSkipIntegration)
+}
+
+// requireLive returns the shared live server, starting it on first use (see requireIntegration for when it
+// skips); a server that cannot start fails the test.
 func requireLive(tb testing.TB) *liveServer {
 	tb.Helper()
-	if os.Getenv(envSkipIntegration) == "1" {
-		tb.Skipf("%s=1: live-server tests skipped", envSkipIntegration)
-	}
+	requireIntegration(tb)
 	live.once.Do(func() { live.srv, live.err = startLive() })
 	if live.err != nil {
 		tb.Fatalf("live server: %v", live.err)

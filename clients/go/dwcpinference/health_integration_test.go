@@ -15,9 +15,7 @@ import (
 const healthCallsPerRPC = 40
 
 func TestLiveReplicaMissingAModelGetsNoCallsOfIt(t *testing.T) {
-	if os.Getenv(envSkipIntegration) == "1" {
-		t.Skipf("%s=1: live-server tests skipped", envSkipIntegration)
-	}
+	requireIntegration(t)
 	full := testModelDir(t)
 	partial := filepath.Join(t.TempDir(), "models")
 	for _, name := range servedModels {

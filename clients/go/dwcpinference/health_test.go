@@ -44,7 +44,7 @@ func TestServiceConfig(t *testing.T) {
 			`{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":"dwcp.inference.v1.InferenceService/DetectAnomaly"}}`},
 	}
 	for _, tc := range cases {
-		if got := serviceConfig(tc.health); got != tc.want {
+		if got := serviceConfig(tc.health, 0, 0); got != tc.want {
 			t.Errorf("serviceConfig(%q) = %s, want %s", tc.health, got, tc.want)
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 	grpcotel "google.golang.org/grpc/stats/opentelemetry"
 )
 
@@ -69,29 +71,49 @@ func (m *clientMetrics) batchSent(ctx context.Context, rpc string, items int) {
 	}
 }
 
-// countRetries wraps the retry interceptor so that every attempt after the first is counted.
-func (m *clientMetrics) countRetries(retry grpc.UnaryClientInterceptor) grpc.UnaryClientInterceptor {
+// attemptsKey carries a call's attempt counter from retryCounter.intercept to its stats handler.
+type attemptsKey struct{}
+
+// retryCounter counts a call's retries: its interceptor gives each call a counter, and its stats handler,
+// which grpc-go runs for every attempt (the service config's retries included), increments it.
+type retryCounter struct{ m *clientMetrics }
+
+func (r retryCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	if n, ok := ctx.Value(attemptsKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
+	return ctx
+}
+
+func (retryCounter) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (retryCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (retryCounter) HandleConn(context.Context, stats.ConnStats)                       {}
+
+func (r retryCounter) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	attempts := new(atomic.Int64)
+	err := invoker(context.WithValue(ctx, attemptsKey{}, attempts), method, req, reply, cc, opts...)
+	if extra := attempts.Load() - 1; extra > 0 {
+		r.m.retries.Add(ctx, extra, rpcAttr(method[strings.LastIndexByte(method, '/')+1:]))
+	}
+	return err
+}
+
+// retryDialOptions count every attempt after a call's first in MetricRetries; none when m is nil.
+func (m *clientMetrics) retryDialOptions() []grpc.DialOption {
 	if m == nil {
-		return retry
+		return nil
 	}
-	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
-		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		attempts := 0
-		counted := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
-			if attempts++; attempts > 1 {
-				m.retries.Add(ctx, 1, rpcAttr(method[strings.LastIndexByte(method, '/')+1:]))
-			}
-			return invoker(ctx, method, req, reply, cc, opts...)
-		}
-		return retry(ctx, method, req, reply, cc, counted, opts...)
-	}
+	r := retryCounter{m}
+	return []grpc.DialOption{grpc.WithStatsHandler(r), grpc.WithChainUnaryInterceptor(r.intercept)}
 }
 
 // WithMeterProvider records the client's metrics on mp, the node's OpenTelemetry meter provider: grpc-go's
 // stats plugin (google.golang.org/grpc/stats/opentelemetry) for every RPC (grpc.client.call.duration per
 // grpc.method, attempts, message sizes; with coalescing a call is one batch RPC), plus the client's own
-// MetricFallbacks, MetricRetries and MetricCoalescedBatchItems. With WithGRPCConn the RPC metrics belong to
-// the given connection (dial it with grpcotel.DialOption); the client's own instruments are still recorded.
+// MetricFallbacks, MetricRetries and MetricCoalescedBatchItems. With WithGRPCConn the RPC metrics and the
+// retry count belong to the given connection (dial it with grpcotel.DialOption); fallbacks and batch sizes
+// are still recorded.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
 		if mp == nil {

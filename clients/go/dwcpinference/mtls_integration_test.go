@@ -40,9 +40,7 @@ func writeLeaf(t *testing.T, dir, name string, leaf tls.Certificate) (string, st
 // startOwnServer starts a live server with extra flags for one test and stops it at the end.
 func startOwnServer(t *testing.T, extra ...string) *liveServer {
 	t.Helper()
-	if os.Getenv(envSkipIntegration) == "1" {
-		t.Skipf("%s=1: live-server tests skipped", envSkipIntegration)
-	}
+	requireIntegration(t)
 	srv, err := startServer(extra...)
 	if err != nil {
 		t.Fatalf("live server: %v", err)

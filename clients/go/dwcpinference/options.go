@@ -105,9 +105,11 @@ func WithKeepalive(interval, timeout time.Duration) Option {
 
 // WithRetries retries a call that failed with UNAVAILABLE up to n more times, waiting backoff before the
 // first retry and doubling it (with +-20 % jitter, capped at 1 s) before each next one. Only UNAVAILABLE is
-// retried: never INVALID_ARGUMENT, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED. Retries stay inside the call's
-// deadline: a retry whose wait would pass the deadline is not attempted and the UNAVAILABLE error is
-// returned. Default: no retries.
+// retried: never INVALID_ARGUMENT, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED. grpc-go does the retrying, from
+// a retryPolicy in each channel's service config, with retryThrottling: once a channel's recent calls have
+// mostly failed, failed calls are returned without retrying, so retries cannot become a storm (retry.go).
+// Retries stay inside the call's deadline: a deadline reached while waiting to retry ends the call with
+// ErrDeadlineExceeded. With WithGRPCConn, retries are the connection's own service config. Default: none.
 func WithRetries(n int, backoff time.Duration) Option {
 	return func(c *config) error {
 		if n < 0 || backoff < 0 {
@@ -181,7 +183,7 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // WithGRPCConn sends every call over conn, a connection the program already has, instead of connecting
 // itself. Close leaves conn open: its owner closes it. New's target must be empty, and what belongs to the
 // connection is set where it was made: transport security, keepalive, replicas, balancing and health
-// checking (its service config), dial options. WithTimeout, WithRetries and WithFallback apply.
+// checking and retries (its service config), dial options. WithTimeout and WithFallback apply.
 func WithGRPCConn(conn *grpc.ClientConn) Option {
 	return func(c *config) error {
 		if conn == nil {
@@ -205,6 +207,7 @@ func (c *config) ownsNothing(target string) error {
 		{"WithTLS/WithTransportCredentials", c.creds != nil},
 		{"WithKeepalive", c.keepalive != nil},
 		{"WithDialOptions", len(c.dialOptions) > 0},
+		{"WithRetries (a retryPolicy in the connection's service config)", c.retries > 0},
 	} {
 		if o.set {
 			set = append(set, o.name)

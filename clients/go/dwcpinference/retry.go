@@ -1,72 +1,69 @@
-// Retries with exponential backoff on UNAVAILABLE, as a unary client interceptor.
+// Retries of UNAVAILABLE by grpc-go itself: a service-config retryPolicy, with retryThrottling.
 
 package dwcpinference
 
 import (
-	"context"
-	"math/rand/v2"
+	"fmt"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // maxBackoff caps the wait between two attempts.
 const maxBackoff = time.Second
 
-// retryInterceptor retries UNAVAILABLE up to maxRetries times. UNAVAILABLE means the call did not reach a
-// model (no connection, replica draining), so repeating it is safe; every other code is final.
-func retryInterceptor(maxRetries int, backoff time.Duration) grpc.UnaryClientInterceptor {
-	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
-		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		delay := backoff
-		for attempt := 0; ; attempt++ {
-			err := invoker(ctx, method, req, reply, cc, opts...)
-			if err == nil || attempt >= maxRetries || status.Code(err) != codes.Unavailable {
-				return err
-			}
-			wait := jitter(delay)
-			// A retry that cannot start before the deadline would only trade UNAVAILABLE for
-			// DEADLINE_EXCEEDED; return the real cause instead.
-			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
-				return err
-			}
-			if wait > 0 {
-				timer := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					timer.Stop()
-					return err
-				case <-timer.C:
-				}
-			}
-			delay = min(2*delay, maxBackoff)
-		}
+// Retry throttling (gRFC A6): every retryable failure costs a channel one token and every success gives back
+// retryTokenRatio; while a channel holds retryMaxTokens/2 or fewer, failed calls are not retried. A replica
+// dying fails the calls in flight on it at once, so the first retryMaxTokens/2 = 10 failures in a row are
+// always retried; past that, a service failing most calls gets each call once, not 1 + n times.
+const (
+	retryMaxTokens  = 20
+	retryTokenRatio = 0.1
+)
+
+// retryPolicy is the service config's retry policy for every RPC of the service: UNAVAILABLE only, up to
+// retries more attempts, backoff doubling up to maxBackoff; grpc-go adds +-20 % jitter to each wait.
+// UNAVAILABLE means the call did not reach a model (no connection, replica draining), so repeating it is
+// safe; every other code is final, RESOURCE_EXHAUSTED above all (retrying overload deepens it).
+type retryPolicy struct {
+	MaxAttempts          int      `json:"maxAttempts"`
+	InitialBackoff       string   `json:"initialBackoff"`
+	MaxBackoff           string   `json:"maxBackoff"`
+	BackoffMultiplier    float64  `json:"backoffMultiplier"`
+	RetryableStatusCodes []string `json:"retryableStatusCodes"`
+}
+
+type methodConfig struct {
+	Name        []map[string]string `json:"name"`
+	RetryPolicy retryPolicy         `json:"retryPolicy"`
+}
+
+type retryThrottling struct {
+	MaxTokens  int     `json:"maxTokens"`
+	TokenRatio float64 `json:"tokenRatio"`
+}
+
+// newRetryPolicy is the method config of WithRetries(retries, backoff).
+func newRetryPolicy(service string, retries int, backoff time.Duration) methodConfig {
+	return methodConfig{
+		Name: []map[string]string{{"service": service}},
+		RetryPolicy: retryPolicy{
+			MaxAttempts:          retries + 1,
+			InitialBackoff:       durationJSON(max(backoff, time.Nanosecond)), // grpc-go requires > 0
+			MaxBackoff:           durationJSON(max(maxBackoff, backoff)),
+			BackoffMultiplier:    2,
+			RetryableStatusCodes: []string{codeName(codes.Unavailable)},
+		},
 	}
 }
 
-// jitter spreads d by +-20 % so that many clients do not retry a recovering replica in lockstep.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
+// durationJSON is d in the protobuf JSON form of a Duration ("0.020000000s").
+func durationJSON(d time.Duration) string { return fmt.Sprintf("%.9fs", d.Seconds()) }
+
+// codeName is a code as the service config spells it ("UNAVAILABLE").
+func codeName(c codes.Code) string {
+	if c == codes.Unavailable {
+		return "UNAVAILABLE"
 	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// retryingConn is a connection whose unary calls go through the retry interceptor. Wrapping the
-// connection instead of adding a dial option lets retries work on a connection given with WithGRPCConn too.
-type retryingConn struct {
-	*grpc.ClientConn
-	retry grpc.UnaryClientInterceptor
-}
-
-// Invoke runs one unary call, retried by the interceptor.
-func (r retryingConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	return r.retry(ctx, method, args, reply, r.ClientConn, invokeOn, opts...)
-}
-
-// invokeOn is the plain unary call, as the last step of an interceptor.
-func invokeOn(ctx context.Context, method string, args, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
-	return cc.Invoke(ctx, method, args, reply, opts...)
+	panic(fmt.Sprintf("dwcpinference: no service-config name for %v", c))
 }

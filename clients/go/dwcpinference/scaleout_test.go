@@ -22,6 +22,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 )
 
@@ -222,28 +223,19 @@ func drive(c *Client, calls, at int, onProgress func()) []error {
 }
 
 func TestScaleOutThreeReplicasSurviveAKill(t *testing.T) {
-	if os.Getenv(envSkipIntegration) == "1" {
-		t.Skipf("%s=1: live-server tests skipped", envSkipIntegration)
-	}
+	requireIntegration(t)
 	replicas := startReplicas(t, scaleoutReplicas)
 	addrs := make([]string, len(replicas))
 	for i, r := range replicas {
 		addrs[i] = r.addr
 	}
 
-	// Counts every attempt the retry interceptor makes that ends UNAVAILABLE (it sits inside the retries).
-	var unavailable atomic.Int64
-	countAttempts := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
-		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		err := invoker(ctx, method, req, reply, cc, opts...)
-		if status.Code(err) == codes.Unavailable {
-			unavailable.Add(1)
-		}
-		return err
-	}
+	// Counts every attempt that ends UNAVAILABLE: grpc-go retries inside the call, and a stats handler sees
+	// each attempt (an interceptor would see only the call).
+	unavailable := &attemptCounter{code: codes.Unavailable}
 	// Without coalescing: the shares below count RPCs, one per call.
 	c, err := New("", WithInsecure(), WithStaticAddresses(addrs...), WithTimeout(5*time.Second), WithoutCoalescing(),
-		WithRetries(6, 10*time.Millisecond), WithDialOptions(grpc.WithChainUnaryInterceptor(countAttempts)))
+		WithRetries(6, 10*time.Millisecond), WithDialOptions(grpc.WithStatsHandler(unavailable)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,9 +307,26 @@ func TestScaleOutThreeReplicasSurviveAKill(t *testing.T) {
 		t.Errorf("survivors served %d calls in phase 2, want at least %d", survived, want)
 	}
 	t.Logf("phase 2: all %d calls succeeded; %d attempts ended UNAVAILABLE and were retried", scaleoutCallsPhase,
-		unavailable.Load())
+		unavailable.n.Load())
 	// With 8 callers over 3 replicas some calls are in flight on the victim when it dies (4-8 in practice).
-	if unavailable.Load() == 0 {
+	if unavailable.n.Load() == 0 {
 		t.Error("no attempt ended UNAVAILABLE: the kill was not felt, so the retries were not exercised")
 	}
 }
+
+// attemptCounter is a stats.Handler counting the attempts (retries included) that end with code.
+type attemptCounter struct {
+	code codes.Code
+	n    atomic.Int64
+}
+
+func (a *attemptCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (a *attemptCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if end, ok := s.(*stats.End); ok && status.Code(end.Error) == a.code {
+		a.n.Add(1)
+	}
+}
+func (a *attemptCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (a *attemptCounter) HandleConn(context.Context, stats.ConnStats) {}
