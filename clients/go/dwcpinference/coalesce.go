@@ -42,10 +42,11 @@ type result[Out any] struct {
 
 // member is one single-item call waiting for its batch.
 type member[In, Out any] struct {
-	ctx   context.Context // the caller's context bounded by the per-call timeout
-	item  In
-	done  chan result[Out] // buffered: the batch never blocks on a caller that left
-	state atomic.Int32
+	ctx    context.Context // the caller's context bounded by the per-call timeout
+	caller context.Context // the caller's own context: tells its cancellation from the server's
+	item   In
+	done   chan result[Out] // buffered: the batch never blocks on a caller that left
+	state  atomic.Int32
 }
 
 // coalescer turns one RPC's concurrent single-item calls into batches. The first call when nothing of the
@@ -58,12 +59,13 @@ type coalescer[In, Out any] struct {
 	field      string // the request's repeated field, "links": where the server's field paths start
 	maxItems   int
 	maxBatches int
-	check      func(In) error                                   // local validation of one item, as item 0
-	send       func(context.Context, []In) ([]Out, error)       // one batch RPC, errors mapped
-	fallback   func(In) Out                                     // the heuristic answer for one item
-	canFall    func(error) bool                                 // whether the fallback may answer err
-	observe    func(ctx context.Context, rpc string, items int) // every batch sent; nil: not observed
-	fellBack   func(ctx context.Context, rpc string, items int) // every item the fallback answered
+	check      func(In) error // local validation of one item, as item 0
+	// one batch RPC, errors mapped against live (a caller's own context, not the per-call timeout's)
+	send     func(ctx, live context.Context, items []In) ([]Out, error)
+	fallback func(In) Out                                     // the heuristic answer for one item
+	canFall  func(error) bool                                 // whether the fallback may answer err
+	observe  func(ctx context.Context, rpc string, items int) // every batch sent; nil: not observed
+	fellBack func(ctx context.Context, rpc string, items int) // every item the fallback answered
 
 	mu       sync.Mutex
 	inFlight int
@@ -76,9 +78,10 @@ func (co *coalescer[In, Out]) call(ctx context.Context, timeout time.Duration, i
 		var zero Out
 		return zero, err
 	}
+	caller := ctx
 	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
-	out, err := co.await(ctx, item)
+	out, err := co.await(caller, ctx, item)
 	if err != nil && co.canFall(err) {
 		co.fellBack(ctx, co.rpc, 1)
 		return co.fallback(item), nil
@@ -86,13 +89,13 @@ func (co *coalescer[In, Out]) call(ctx context.Context, timeout time.Duration, i
 	return out, err
 }
 
-func (co *coalescer[In, Out]) await(ctx context.Context, item In) (Out, error) {
+func (co *coalescer[In, Out]) await(caller, ctx context.Context, item In) (Out, error) {
 	co.mu.Lock()
 	if co.inFlight == 0 {
 		// Nothing in flight: no reason to wait. Alone, the call can run under its own context.
 		co.inFlight++
 		co.mu.Unlock()
-		outs, err := co.sendObserved(ctx, []In{item})
+		outs, err := co.sendObserved(ctx, caller, []In{item})
 		if next := co.finished(); next != nil {
 			go co.run(next)
 		}
@@ -102,7 +105,7 @@ func (co *coalescer[In, Out]) await(ctx context.Context, item In) (Out, error) {
 		}
 		return outs[0], nil
 	}
-	m := &member[In, Out]{ctx: ctx, item: item, done: make(chan result[Out], 1)}
+	m := &member[In, Out]{ctx: ctx, caller: caller, item: item, done: make(chan result[Out], 1)}
 	co.queue = append(co.queue, m)
 	var full []*member[In, Out]
 	if len(co.queue) >= co.maxItems && co.inFlight < co.maxBatches {
@@ -168,11 +171,22 @@ func (co *coalescer[In, Out]) run(batch []*member[In, Out]) {
 	}
 }
 
-func (co *coalescer[In, Out]) sendObserved(ctx context.Context, items []In) ([]Out, error) {
+func (co *coalescer[In, Out]) sendObserved(ctx, live context.Context, items []In) ([]Out, error) {
 	if co.observe != nil {
 		co.observe(ctx, co.rpc, len(items))
 	}
-	return co.send(ctx, items)
+	return co.send(ctx, live, items)
+}
+
+// liveCaller is a context of the batch's callers that has not ended, if any: an error the server sends
+// while one of them still waits is the server's, not a caller's cancellation.
+func liveCaller[In, Out any](batch []*member[In, Out]) context.Context {
+	for _, m := range batch {
+		if m.caller.Err() == nil {
+			return m.caller
+		}
+	}
+	return batch[0].caller
 }
 
 // sendBatch sends one batch and answers each of its callers. An INVALID_ARGUMENT naming one item fails
@@ -184,7 +198,7 @@ func (co *coalescer[In, Out]) sendBatch(batch []*member[In, Out]) {
 			items[i] = m.item
 		}
 		ctx, cancel := batchContext(batch)
-		outs, err := co.sendObserved(ctx, items)
+		outs, err := co.sendObserved(ctx, liveCaller(batch), items)
 		cancel()
 		if err == nil {
 			for i, m := range batch {
@@ -283,14 +297,14 @@ func newCoalescer[In, Req, Resp, Out any](c *Client, rpc, field string, check fu
 		rpc: rpc, field: field, maxItems: c.cfg.coalesceItems, maxBatches: c.cfg.coalesceBatches,
 		check: check, fallback: fallback, canFall: c.canFallBack,
 		observe: c.cfg.metrics.batchSent, fellBack: c.cfg.metrics.fellBack,
-		send: func(ctx context.Context, items []In) ([]Out, error) {
+		send: func(ctx, live context.Context, items []In) ([]Out, error) {
 			req, err := build(items)
 			if err != nil {
 				return nil, err
 			}
 			resp, err := fn(ctx, req)
 			if err != nil {
-				return nil, mapError(ctx, rpc, err)
+				return nil, mapError(live, rpc, err)
 			}
 			out := convert(resp)
 			if err := checkCount(rpc, len(out), len(items)); err != nil {
