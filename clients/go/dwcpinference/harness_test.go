@@ -100,6 +100,23 @@ func liveClient(tb testing.TB, opts ...Option) *Client {
 }
 
 // repoRoot walks up from the test's working directory to the directory holding the proto contract.
+// readyClient is New(target "", opts...) for a test: closed when the test ends, and ready (every model RPC
+// served by some replica) before it returns.
+func readyClient(tb testing.TB, opts ...Option) *Client {
+	tb.Helper()
+	c, err := New("", opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {

@@ -31,16 +31,7 @@ func TestLiveReplicaMissingAModelGetsNoCallsOfIt(t *testing.T) {
 	missing := rpcDetectHighLatency // the RPC of consensus_latency
 
 	// No retries: a call sent to the replica without the model fails UNAVAILABLE, and the test must see it.
-	c, err := New("", WithInsecure(), WithStaticAddresses(whole.addr, lacking.addr), WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := readyClient(t, WithInsecure(), WithStaticAddresses(whole.addr, lacking.addr), WithTimeout(5*time.Second))
 	rpcs := allRPCs()
 	callAll := func(n int) {
 		t.Helper()

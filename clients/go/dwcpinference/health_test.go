@@ -62,16 +62,9 @@ func TestNotServingReplicaGetsNoCallsOfThatRPC(t *testing.T) {
 			}
 			// Replica "sick" lost this RPC's model: it says so for this RPC alone.
 			healths[1].SetServingStatus(healthServiceName(sick.name), healthpb.HealthCheckResponse_NOT_SERVING)
-			c, err := New("", WithInsecure(), WithTimeout(5*time.Second), WithStaticAddresses(addrs...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := readyClient(t, WithInsecure(), WithTimeout(5*time.Second), WithStaticAddresses(addrs...))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := c.WaitReady(ctx); err != nil {
-				t.Fatal(err)
-			}
 			waitBothServe(t, c, rpcs, sick.name)
 			for _, rc := range rpcs {
 				counts := map[string]int{}

@@ -234,17 +234,8 @@ func TestScaleOutThreeReplicasSurviveAKill(t *testing.T) {
 	// each attempt (an interceptor would see only the call).
 	unavailable := &attemptCounter{code: codes.Unavailable}
 	// Without coalescing: the shares below count RPCs, one per call.
-	c, err := New("", WithInsecure(), WithStaticAddresses(addrs...), WithTimeout(5*time.Second), WithoutCoalescing(),
+	c := readyClient(t, WithInsecure(), WithStaticAddresses(addrs...), WithTimeout(5*time.Second), WithoutCoalescing(),
 		WithRetries(6, 10*time.Millisecond), WithDialOptions(grpc.WithStatsHandler(unavailable)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	// Phase 1: all three replicas up. Round robin uses only connected replicas, so warm up first.
 	if failed := drive(c, 60, 0, nil); len(failed) > 0 {
