@@ -38,25 +38,21 @@ def _import(args: list[str]) -> bool:
 
 
 def _evaluate(model: str, metrics: Path, incidents: Path | None, models_dir: Path) -> dict[str, Any] | None:
-    """The task's own evaluation of the newest committed version on one imported file."""
-    from artifacts.read import read_manifest, read_model_bytes
-    from artifacts.versions import newest_version
+    """The newest committed version's evaluation on one imported file, as `training evaluate` runs it."""
+    from training.commands.evaluate import evaluate_newest
     from training.readiness import DataRequest
-    from training.report import evaluation_json
-    from training.tasks import TASKS
     from training.validate import TelemetryValidationError, load_validated_telemetry
 
-    version = newest_version(models_dir / model)
-    if version is None:
-        raise SystemExit(f"evaluate-real: no version of {model} under {models_dir}")
-    manifest = read_manifest(version)
     try:
         data = load_validated_telemetry(metrics, incidents, DataRequest(models=(model,)))
     except TelemetryValidationError as exc:
         _say(f"{metrics.name}: skipped, it does not validate: {exc.report.format().splitlines()[0]}")
         return None
-    evaluation = TASKS[model].evaluate(read_model_bytes(version, manifest), manifest.to_json(), data)
-    return {"version": version.name, "interval_s": data.interval_s} | evaluation_json(evaluation)
+    try:
+        entry = evaluate_newest(model, models_dir, data)
+    except ValueError as exc:
+        raise SystemExit(f"evaluate-real: {model}: {exc}") from None
+    return {"version": entry["version"], "interval_s": data.interval_s} | entry["evaluation"]
 
 
 def mahimahi(traces: Path, work: Path, models_dir: Path) -> dict[str, dict[str, Any]]:

@@ -206,7 +206,6 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
-REQUIRED_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)
 
 ALIASES: dict[str, Alias] = {
     a.name: a

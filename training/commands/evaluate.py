@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from training.tasks import MODEL_NAMES, TASKS
 
@@ -32,11 +33,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Evaluate each model's newest version on the test data; print and write the comparison."""
+def evaluate_newest(name: str, checkpoints_dir: Path, data: Any) -> dict[str, Any]:
+    """{"version", "evaluation"} of the newest version of `name` under `checkpoints_dir` on validated `data`,
+    run through onnxruntime by the task's own evaluate. Raises ValueError when there is no usable version."""
     from artifacts.read import read_manifest, read_model_bytes
     from artifacts.versions import newest_version
-    from training.report import evaluation_json, summary_rows
+    from training.report import evaluation_json
+
+    version = newest_version(checkpoints_dir / name)
+    if version is None:
+        raise ValueError(f"no version under {checkpoints_dir / name}")
+    manifest = read_manifest(version, complete=True)
+    evaluation = TASKS[name].evaluate(read_model_bytes(version, manifest), manifest.to_json(), data)
+    return {"version": version.name, "evaluation": evaluation_json(evaluation)}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate each model's newest version on the test data; print and write the comparison."""
+    from training.report import summary_rows
     from training.validate import TelemetryValidationError, load_validated_telemetry
 
     try:
@@ -46,20 +60,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_DATA
     entries, missing = [], []
     for name in args.models:
-        version = newest_version(args.checkpoints_dir / name)
-        if version is None:
-            missing.append(name)
-            print(f"{name}: no version under {args.checkpoints_dir / name}", file=sys.stderr)
-            continue
         try:
-            manifest = read_manifest(version, complete=True)
-            model_bytes = read_model_bytes(version, manifest)
+            entries.append(evaluate_newest(name, args.checkpoints_dir, data))
         except ValueError as exc:
             missing.append(name)
             print(f"{name}: {exc}", file=sys.stderr)
-            continue
-        evaluation = TASKS[name].evaluate(model_bytes, manifest.to_json(), data)
-        entries.append({"version": version.name, "evaluation": evaluation_json(evaluation)})
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / "evaluation_report.json"
     out.write_text(json.dumps({"test_data_path": str(args.test_data_path), "models": entries}, indent=2) + "\n")
