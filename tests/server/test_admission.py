@@ -30,6 +30,7 @@ def gated_server(model_dir: Path, **overrides: Any) -> Iterator[tuple[RunningSer
         handle, release, entered = running.app.handler.handle, threading.Event(), threading.Event()
 
         def gated(*args: Any) -> Any:
+            running.app.handler.last_caller = args[3] if len(args) > 3 else None  # type: ignore[attr-defined]
             entered.set()
             release.wait(timeout=20)
             return handle(*args)
@@ -136,10 +137,13 @@ def test_clients_that_disconnect_mid_call_leak_nothing(model_dir: Path) -> None:
         assert entered.wait(10)
         queued_call = getattr(running.stub, RPC).future(_request(), timeout=20)
         _wait_until(lambda: running.app._grpc.executor.held == 2)  # type: ignore[union-attr]
+        caller = running.app.handler.last_caller  # type: ignore[attr-defined]
         running_call.cancel()  # the handler is running
         queued_call.cancel()  # never reaches its handler
+        _wait_until(lambda: not caller.is_active())  # the server has seen the cancellation (it travels async)
         release.set()
         _wait_until(lambda: running.app._grpc.executor.held == 0)  # type: ignore[union-attr]
+        _wait_until(lambda: _rpcs(running, "CANCELLED") + _rpcs(running, "OK") >= 1)  # recorded after release
         in_flight = running.registry.get_sample_value("dwcp_inference_rpcs_in_flight", {"method": RPC})
         assert in_flight == 0
         # The answer of the call cancelled while running went nowhere: recorded as CANCELLED, not OK.
