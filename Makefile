@@ -31,6 +31,11 @@ LOADTEST_BATCH_RPS := 100
 # ... served by this many server processes sharing the port (SO_REUSEPORT): one per core of this 2-core
 # machine, as `python -m server --workers 2` runs it. One process is held to one core by Python's GIL.
 LOADTEST_PROCESSES := 2
+# `make loadtest-busy`: the same gate beside this many noisy neighbours (bench/neighbours.py, nice 19), in
+# the benchmark's session (`same`: nice 19 is the lowest priority) or each in its own (`own`: under the
+# kernel's autogroup an equal CPU share, like a pod in another cgroup).
+LOADTEST_NEIGHBOURS := 2
+LOADTEST_NEIGHBOUR_SESSION := same
 LOADTEST_ARGS ?=
 LOADTEST_CLIENT_ARGS ?=
 BENCH_ARGS ?=
@@ -58,7 +63,7 @@ DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 MAHIMAHI ?=
 NAB ?=
 .PHONY: evaluate-real
-.PHONY: loadtest loadtest-client bench bench-overload test-prometheus prometheus-install fuzz fuzz-short soak
+.PHONY: loadtest loadtest-busy loadtest-client bench bench-overload test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
@@ -196,6 +201,9 @@ test-prometheus: prometheus-install ## promtool check and unit tests of the Prom
 
 loadtest: $(VENV)/.stamp $(TOOLS)/ghz ## Latency gate: ghz per RPC at LOADTEST_RPS on loopback, p99 < 10 ms; reports/loadtest/.
 	$(PY) -m bench.loadtest --model-dir $(MODEL_DIR) --rate $(LOADTEST_RPS) --batch-rate $(LOADTEST_BATCH_RPS) --processes $(LOADTEST_PROCESSES) --out reports/loadtest $(LOADTEST_ARGS)
+
+loadtest-busy: $(VENV)/.stamp $(TOOLS)/ghz ## The latency gate beside LOADTEST_NEIGHBOURS noisy neighbours; adds the server's own p99; reports/loadtest-busy/.
+	$(PY) -m bench.loadtest --model-dir $(MODEL_DIR) --rate $(LOADTEST_RPS) --batch-rate $(LOADTEST_BATCH_RPS) --processes $(LOADTEST_PROCESSES) --neighbours $(LOADTEST_NEIGHBOURS) --neighbour-session $(LOADTEST_NEIGHBOUR_SESSION) --out reports/loadtest-busy $(LOADTEST_ARGS)
 
 loadtest-client: $(VENV)/.stamp ## Go client (cmd/dwcp-inference-load): predictions/s per RPC at p99 < 10 ms, coalescing on and off; reports/loadtest-client/.
 	$(PY) -m bench.loadtest_client --model-dir $(MODEL_DIR) --processes $(LOADTEST_PROCESSES) --out reports/loadtest-client $(LOADTEST_CLIENT_ARGS)

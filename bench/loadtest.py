@@ -10,6 +10,9 @@ summary.md to --out; gate rows also give the server processes' and ghz's CPU tim
 these cores) and, per server process, the ghz connections it held and the CPU cores it used: the kernel puts
 each connection on one process, so with few connections the split can be uneven (docs/performance.md).
 --echo serves bench/echo_server.py instead, so the same command measures the transport floor.
+--neighbours N runs the whole test beside N noisy neighbours (bench/neighbours.py: CPU- and cache-hungry
+processes at nice 19 on the same cores, stopped at the end); each gate row then also gives the server's own
+p50/p99 from its histogram (scraped from /metrics), which places a stall in the server or outside it.
 Exits 1 when any gate phase has p99 at or over the budget, any error, or does not reach its rate.
 """
 
@@ -27,8 +30,11 @@ from functools import partial
 from pathlib import Path
 
 from bench.ghz import Load, Summary, find_max_rate, run_ghz
+from bench.neighbours import cpu_s as neighbour_cpu_s
+from bench.neighbours import neighbours
 from bench.payloads import RPCS, SERVICE, build_pools, build_requests, load_telemetry, write_ghz_data
 from bench.processes import Running, echo_command, serve, server_command
+from bench.server_histogram import Buckets, scrape
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 64  # distinct requests ghz sends round-robin
@@ -55,9 +61,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--echo", action="store_true", help="Serve bench/echo_server.py instead: the transport floor at the same load."
     )
+    parser.add_argument(
+        "--neighbours",
+        type=int,
+        default=0,
+        help="Noisy neighbours (CPU- and cache-hungry processes at nice 19) running on the same cores throughout.",
+    )
+    parser.add_argument(
+        "--neighbour-session",
+        choices=("same", "own"),
+        default="same",
+        help="same: the neighbours share this benchmark's scheduling group, so nice 19 makes them the lowest "
+        "priority; own: each has its own session, which the kernel's autogroup gives an equal CPU share "
+        "whatever its niceness (like a pod in its own cgroup).",
+    )
     parser.add_argument("--data", type=Path, default=None, help="Telemetry Parquet (default: generated).")
     parser.add_argument("--out", type=Path, default=Path("reports/loadtest"), help="Report folder.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.neighbours < 0:
+        parser.error(f"--neighbours {args.neighbours}: give 0 or more")
+    return args
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,7 @@ class Spread:
     connections: list[int]
     cpu_s: list[float]
     wall_s: float
+    server_histogram: Buckets  # the server's own RPC durations over the run (empty for the echo server)
 
     def describe(self) -> str:
         """'16 conn, 0.55 cores / 16 conn, 0.54 cores': one entry per process."""
@@ -74,10 +98,17 @@ class Spread:
         return " / ".join(f"{n} conn, {c:.2f} cores" for n, c in zip(self.connections, cores, strict=True))
 
 
-def _measured(server: Running, run: Callable[[], Summary], probe_after_s: float) -> tuple[Summary, Spread]:
-    """`run()` (one ghz run against `server`), with the connections per process sampled `probe_after_s` in."""
+def _histogram(server: Running, rpc: str) -> Buckets:
+    ports = [p for p in server.metrics_ports if p > 0]
+    return scrape(ports, rpc) if ports else Buckets((), ())
+
+
+def _measured(server: Running, rpc: str, run: Callable[[], Summary], probe_after_s: float) -> tuple[Summary, Spread]:
+    """`run()` (one ghz run of `rpc` against `server`), with the connections per process sampled `probe_after_s`
+    in and the server's own histogram of the run."""
     sampled: list[list[int]] = []
     probe = threading.Timer(probe_after_s, lambda: sampled.append(server.connections()))
+    histogram_before = _histogram(server, rpc)
     cpu_before, started = server.cpu_s(), time.monotonic()
     probe.start()
     try:
@@ -87,7 +118,8 @@ def _measured(server: Running, run: Callable[[], Summary], probe_after_s: float)
         probe.join()
     wall_s = time.monotonic() - started
     cpu_s = [after - before for before, after in zip(cpu_before, server.cpu_s(), strict=True)]
-    return summary, Spread(sampled[0] if sampled else [0] * len(server.pids), cpu_s, wall_s)
+    histogram = _histogram(server, rpc) - histogram_before
+    return summary, Spread(sampled[0] if sampled else [0] * len(server.pids), cpu_s, wall_s, histogram)
 
 
 def _row(rpc: str, batch: int, target: int, s: Summary, ok: bool) -> list[object]:
@@ -110,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     gate_rows, ramp_rows, failures = [], [], []
     results: dict[str, object] = {}
     command = echo_command() if args.echo else server_command(args.model_dir, shlex.split(args.server_args))
-    with serve(command, args.processes, args.out) as server:
+    # Neighbours start before the server and stop after it; they end by themselves after the longest run could take.
+    longest_s = len(RPCS) * (2 * args.duration_s + len(args.ramp_rates.split(",")) * args.ramp_step_s) * 3 + 600
+    own_session = args.neighbour_session == "own"
+    with (
+        neighbours(args.neighbours, longest_s, own_session) as noisy,
+        serve(command, args.processes, args.out) as server,
+    ):
+        neighbour_cpu_before, neighbour_started = neighbour_cpu_s(noisy), time.monotonic()
         for rpc in RPCS:
             method = f"{SERVICE}.{rpc}"
             run_ghz(server.target, method, data[rpc, 1], Load(args.rate, WARMUP_S, args.concurrency, args.connections))
@@ -118,12 +157,18 @@ def main(argv: list[str] | None = None) -> int:
                 load = Load(rate, args.duration_s, args.concurrency, args.connections)
                 out_json = args.out / f"{rpc}-b{batch}-gate.json"
                 run = partial(run_ghz, server.target, method, data[rpc, batch], load, out_json)
-                s, spread = _measured(server, run, args.duration_s / 2)
+                s, spread = _measured(server, rpc, run, args.duration_s / 2)
                 ok = s.within(args.budget_ms, rate)
                 server_cpu_s = sum(spread.cpu_s)
                 cpu_ms = [1000 * server_cpu_s / max(s.count, 1), 1000 * s.client_cpu_s / max(s.count, 1)]
-                gate_rows.append([*_row(rpc, batch, rate, s, ok), *cpu_ms, spread.describe()])
-                results[f"{rpc}/b{batch}/gate"] = asdict(s) | {"server_cpu_s": server_cpu_s} | asdict(spread)
+                histogram = spread.server_histogram
+                own_ms = [histogram.quantile_ms(0.5), histogram.quantile_ms(0.99)]
+                gate_rows.append([*_row(rpc, batch, rate, s, ok), *own_ms, *cpu_ms, spread.describe()])
+                results[f"{rpc}/b{batch}/gate"] = (
+                    asdict(s)
+                    | {"server_cpu_s": server_cpu_s, "server_p50_ms": own_ms[0], "server_p99_ms": own_ms[1]}
+                    | {k: v for k, v in asdict(spread).items() if k != "server_histogram"}
+                )
                 if not ok:
                     failures.append(f"{rpc} batch {batch}: p99 {s.p99_ms:.2f} ms, {s.rps:.0f} rps, {s.errors} errors")
                 print(f"gate {rpc} batch {batch}: {s.rps:.0f} rps p99 {s.p99_ms:.2f} ms errors {s.errors}", flush=True)
@@ -135,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"{rpc}/b1/ramp/{rate}"] = asdict(s)
                 print(f"ramp {rpc} {rate} rps: {s.rps:.0f} rps p99 {s.p99_ms:.2f} ms errors {s.errors}", flush=True)
             results[f"{rpc}/max_rate_rps"] = best
+        neighbour_wall_s = max(time.monotonic() - neighbour_started, 1e-9)
+        neighbour_cores = (neighbour_cpu_s(noisy) - neighbour_cpu_before) / neighbour_wall_s
+    results["neighbours"] = {"processes": args.neighbours, "cores_used": neighbour_cores}
     elapsed_s = time.monotonic() - started
     headers = ["rpc", "items/request", "target rps", "achieved rps", "p50 ms", "p90 ms", "p99 ms", "max ms"]
     headers += ["errors", "verdict"]
@@ -146,12 +194,31 @@ def main(argv: list[str] | None = None) -> int:
             f"Server: {args.processes} process(es) `{' '.join(command[1:])}`; models {args.model_dir}; ghz "
             f"{args.concurrency} workers over {args.connections} connections on the same machine; budget p99 < "
             f"{args.budget_ms:g} ms; {args.duration_s:g} s per gate phase; run took {elapsed_s:.0f} s.",
+            (
+                f"Busy neighbours: {args.neighbours} process(es) at nice 19 hashing a 32 MiB buffer on the same "
+                f"cores, in {'sessions of their own' if own_session else 'the benchmark session'}, "
+                f"{neighbour_cores:.2f} cores used on average while the server ran."
+                if args.neighbours
+                else "No neighbours (`--neighbours N` adds them)."
+            ),
             "Request sizes (bytes): " + ", ".join(f"{r} b{b} {n}" for (r, b), n in sorted(sizes.items())),
             f"## Gate: {args.rate} rps per RPC single items, {args.batch_rate} rps of {args.batch}-item requests "
             "(one RPC at a time)",
-            markdown_table([*headers, "server CPU ms/request", "ghz CPU ms/request", "per server process"], gate_rows),
-            "Per server process: the ghz connections it held halfway through the phase and the CPU cores it used; "
-            "each connection stays on the process the kernel gave it.",
+            markdown_table(
+                [
+                    *headers,
+                    "server's own p50 ms",
+                    "server's own p99 ms",
+                    "server CPU ms/request",
+                    "ghz CPU ms/request",
+                    "per server process",
+                ],
+                gate_rows,
+            ),
+            "The server's own p50/p99: its dwcp_inference_rpc_duration_seconds histogram over the phase (handler "
+            "entry to answer, interpolated in its buckets), scraped from /metrics; ghz's figures add the client, "
+            "HTTP/2, the kernel and the wait for a core. Per server process: the ghz connections it held halfway "
+            "through the phase and the CPU cores it used; each connection stays on the process the kernel gave it.",
             f"## Ramp (single items, {args.ramp_step_s:g} s per step, stops at the first miss)",
             markdown_table(headers, ramp_rows),
             "## Highest rate holding p99 under budget (single items)",

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.ready import NotReadyError, wait_ready_file
@@ -26,6 +26,7 @@ class Running:
 
     grpc_port: int
     pids: list[int]
+    metrics_ports: list[int] = field(default_factory=list)  # -1 for a process without /metrics (echo)
 
     @property
     def target(self) -> str:
@@ -102,6 +103,7 @@ def serve(command: Sequence[str], processes: int, log_dir: Path) -> Iterator[Run
     connections over them.
     """
     started: list[subprocess.Popen[bytes]] = []
+    metrics_ports: list[int] = []
     port = 0
     try:
         with tempfile.TemporaryDirectory(prefix="dwcp-bench-") as scratch:
@@ -120,7 +122,8 @@ def serve(command: Sequence[str], processes: int, log_dir: Path) -> Iterator[Run
                 started.append(process)
                 info = _wait_ready(process, ready, log)
                 port = int(info["grpc_port"])
-        yield Running(port, [p.pid for p in started])
+                metrics_ports.append(int(info.get("metrics_port", -1)))
+        yield Running(port, [p.pid for p in started], metrics_ports)
     finally:
         _stop(started)
 

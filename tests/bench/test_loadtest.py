@@ -35,6 +35,7 @@ def test_a_run_within_budget_passes_and_shows_how_load_fell_on_each_process(tmp_
     models, out = tmp_path / "models", tmp_path / "report"
     write_model_set(models)
     args = ["--model-dir", str(models), "--processes", "2", "--connections", "4", "--budget-ms", "1000"]
+    args += ["--neighbours", "1"]
     assert loadtest.main([*args, *QUICK, "--out", str(out)]) == 0
     summary = (out / "summary.md").read_text()
     assert summary.rstrip().endswith("PASS")
@@ -42,11 +43,16 @@ def test_a_run_within_budget_passes_and_shows_how_load_fell_on_each_process(tmp_
     assert len(rows) == 8  # four RPCs, single and batch
     for row in rows:
         assert row[9] == "pass", row
+        server_p50_ms, server_p99_ms = float(row[10]), float(row[11])  # the server's own histogram, both processes
+        assert 0 < server_p50_ms <= server_p99_ms, row
         per_process = SPREAD.findall(row[-1])
         assert len(per_process) == 2, row[-1]  # one entry per server process
         assert sum(int(n) for n, _ in per_process) == 4, row[-1]  # every ghz connection landed on one of them
         assert sum(float(c) for _, c in per_process) > 0, row[-1]
     results = json.loads((out / "summary.json").read_text())
+    assert results["neighbours"]["processes"] == 1
+    assert results["neighbours"]["cores_used"] > 0.05  # the neighbour really ran beside the server
+    assert "Busy neighbours: 1 process(es) at nice 19" in summary
     assert len(results["DetectAnomaly/b1/gate"]["connections"]) == 2
     assert results["DetectAnomaly/max_rate_rps"] == 50
     assert (out / "DetectAnomaly-b1-gate.json").exists()

@@ -1,0 +1,83 @@
+"""The server's own view of a run: its RPC-duration histogram scraped from /metrics before and after.
+
+ghz's latencies include the client, HTTP/2 and the kernel on the shared cores; the server's histogram
+(dwcp_inference_rpc_duration_seconds, from handler entry to answer) does not. Side by side they place a
+stall: in the server when its own p99 is high too, outside it (scheduling, the client) when only ghz's is.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+HISTOGRAM = "dwcp_inference_rpc_duration_seconds"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Cumulative bucket counts of one method's RPC histogram, summed over codes and processes."""
+
+    bounds_s: tuple[float, ...]  # upper bounds, ascending, the last one +Inf
+    counts: tuple[float, ...]  # observations <= each bound
+
+    def __sub__(self, earlier: Buckets) -> Buckets:
+        if not earlier.bounds_s:  # the method had no series yet
+            return self
+        return Buckets(self.bounds_s, tuple(a - b for a, b in zip(self.counts, earlier.counts, strict=True)))
+
+    @property
+    def total(self) -> float:
+        """Observations in the histogram."""
+        return self.counts[-1] if self.counts else 0.0
+
+    def quantile_ms(self, q: float) -> float:
+        """The q-quantile in ms, interpolated linearly inside its bucket (Prometheus' histogram_quantile).
+
+        NaN without observations; the largest finite bound when the quantile falls in the +Inf bucket.
+        """
+        if self.total <= 0:
+            return math.nan
+        rank = q * self.total
+        lower_s, below = 0.0, 0.0
+        for bound_s, count in zip(self.bounds_s, self.counts, strict=True):
+            if count >= rank:
+                if math.isinf(bound_s):
+                    return lower_s * 1000.0
+                inside = count - below
+                share = (rank - below) / inside if inside > 0 else 1.0
+                return (lower_s + (bound_s - lower_s) * share) * 1000.0
+            lower_s, below = bound_s, count
+        return lower_s * 1000.0
+
+
+def parse_buckets(text: str, method: str) -> Buckets:
+    """`method`'s buckets (every code) from a /metrics exposition."""
+    summed: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != HISTOGRAM:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{HISTOGRAM}_bucket" and sample.labels.get("method") == method:
+                bound = float(sample.labels["le"])
+                summed[bound] = summed.get(bound, 0.0) + sample.value
+    bounds = tuple(sorted(summed))
+    return Buckets(bounds, tuple(summed[b] for b in bounds))
+
+
+def scrape(metrics_ports: Sequence[int], method: str, timeout_s: float = 5.0) -> Buckets:
+    """`method`'s buckets summed over every server process's /metrics."""
+    total: Buckets | None = None
+    for port in metrics_ports:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=timeout_s) as response:
+            buckets = parse_buckets(response.read().decode("utf-8"), method)
+        if total is None or not total.bounds_s:
+            total = buckets
+        elif buckets.bounds_s:
+            counts = tuple(a + b for a, b in zip(total.counts, buckets.counts, strict=True))
+            total = Buckets(total.bounds_s, counts)
+    return total if total is not None else Buckets((), ())
