@@ -55,6 +55,8 @@ def check_lengths(field: str, sequence: str, lengths: np.ndarray, expected: int)
 def check_ids(field: str, id_field: str, ids: Sequence[str]) -> None:
     """Refuse ids longer than MAX_ID_BYTES of UTF-8."""
     # A str of at most MAX_ID_BYTES // 4 characters cannot exceed the limit; only longer ones are encoded.
+    if not ids or max(map(len, ids)) <= MAX_ID_BYTES // 4:
+        return
     for i, item_id in enumerate(ids):
         if len(item_id) > MAX_ID_BYTES // 4 and len(item_id.encode("utf-8")) > MAX_ID_BYTES:
             size = len(item_id.encode("utf-8"))
