@@ -58,7 +58,7 @@ class LoadedModel:
 
     def bind_metrics(self, metrics: Metrics) -> None:
         """Record execution time from now on (warm-up runs are not recorded)."""
-        self._observe = metrics.model_execution_seconds.labels(self.name, self.version).observe
+        self._observe = metrics.model_timer(self.name, self.version).observe
 
     def run(self, inputs: np.ndarray) -> Outputs:
         """Run one batch as a single onnxruntime call; outputs by name, per-item outputs flattened to [N]."""

@@ -81,8 +81,8 @@ class InferenceHandler:
         `caller` is gone by the end is recorded as the caller saw it: CANCELLED, or DEADLINE_EXCEEDED.
         """
         start_s, code, items = time.perf_counter(), "OK", 0
-        in_flight = self.metrics.in_flight_of(rpc)
-        in_flight.inc()
+        series = self.metrics.rpc(rpc)
+        series.begin()
         try:
             if isinstance(request, Undecodable):
                 raise request.error()
@@ -104,12 +104,11 @@ class InferenceHandler:
             code = grpc.StatusCode.INTERNAL.name
             raise RpcError(grpc.StatusCode.INTERNAL, "internal error; see the server log") from None
         finally:
-            in_flight.dec()
             if code == "OK" and caller is not None and not caller.is_active():
                 remaining_s = caller.time_remaining()
                 expired = remaining_s is not None and remaining_s <= 0
                 code = grpc.StatusCode.DEADLINE_EXCEEDED.name if expired else grpc.StatusCode.CANCELLED.name
-            self.metrics.observe_rpc(rpc, code, time.perf_counter() - start_s, items)
+            series.end(code, time.perf_counter() - start_s, items)
 
     def infer(self, spec: RpcSpec, request: Message, time_remaining_s: float | None) -> tuple[Message, int]:
         """An inference RPC: refused unrun if it cannot finish in time, else decoded, run and encoded."""
