@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,8 +15,14 @@ if TYPE_CHECKING:  # the runtime imports the spec table, which imports these bui
     from server.runtime import LoadedModel
 
 
+@cache
+def _model_ref_of(name: str, version: str) -> pb.ModelRef:
+    return pb.ModelRef(name=name, version=version)
+
+
 def _model_ref(manifest: Manifest) -> pb.ModelRef:
-    return pb.ModelRef(name=manifest.name, version=manifest.version)
+    """The version's ModelRef, built once (a response constructor copies it; nothing may change it)."""
+    return _model_ref_of(manifest.name, manifest.version)
 
 
 def bandwidth(ids: list[str], out: Outputs, manifest: Manifest) -> pb.PredictBandwidthResponse:
@@ -39,14 +46,10 @@ def bandwidth(ids: list[str], out: Outputs, manifest: Manifest) -> pb.PredictBan
 def compression(ids: list[str], out: Outputs, manifest: Manifest) -> pb.SelectCompressionResponse:
     """SelectCompression: the chosen level, its probability and every level's, per link."""
     response = pb.SelectCompressionResponse(model=_model_ref(manifest))
-    probabilities = out["level_probabilities"].reshape(len(ids), -1)
-    levels = out["level"].astype(np.int64)
-    chosen = probabilities[np.arange(len(ids)), levels]
+    rows = out["level_probabilities"].reshape(len(ids), -1).tolist()
     add = response.choices.add
-    for link_id, level, probability, row in zip(
-        ids, levels.tolist(), chosen.tolist(), probabilities.tolist(), strict=True
-    ):
-        add(link_id=link_id, level=level, probability=probability, level_probabilities=row)
+    for link_id, level, row in zip(ids, out["level"].astype(np.int64).tolist(), rows, strict=True):
+        add(link_id=link_id, level=level, probability=row[level], level_probabilities=row)
     return response
 
 
