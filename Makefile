@@ -175,7 +175,7 @@ evaluate-real: $(VENV)/.stamp ## The committed models on real data: MAHIMAHI=<tr
 	$(PY) -m training.real_data $(if $(MAHIMAHI),--mahimahi $(MAHIMAHI)) $(if $(NAB),--nab $(NAB)) \
 	  --models-dir $(MODEL_DIR) --out $(REPORT_DIR)/real-data
 
-bench-overload: $(VENV)/.stamp $(TOOLS)/ghz ## Client-side latency under a ghz flood (defaults, pending bound) and a batch flood's victim.
+bench-overload: $(VENV)/.stamp $(TOOLS)/ghz ## Peak RSS under max batches (request window on, off), latency under a ghz flood, a batch flood's victim.
 	$(PY) -m bench.overload --model-dir $(MODEL_DIR)
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
