@@ -217,5 +217,5 @@ fuzz: $(VENV)/.stamp ## Fuzz request decoding + validation with atheris for FUZZ
 fuzz-short: $(VENV)/.stamp
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
-soak: $(VENV)/.stamp ## Mixed load for SOAK_MINUTES (default 10): p99 per minute, errors, VmRSS; fails on error or >10 % growth.
+soak: $(VENV)/.stamp ## Mixed load for SOAK_MINUTES (default 10): p99 per minute, errors, VmRSS and peak (VmHWM); fails on error or >10 % growth.
 	$(PY) -m tests.reliability.soak --minutes $(SOAK_MINUTES) --out reports/soak/soak.json
