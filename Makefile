@@ -23,6 +23,9 @@ API_RELEASE := 0.1.0
 PROTO_RELEASE_IMAGE := proto/releases/$(API_RELEASE).binpb
 # Load generator of the latency gate and the benchmarks (installed with `go install`).
 GHZ_VERSION := v0.121.0
+# Renders deploy/ for tests/deploy (what `kubectl kustomize` and `kubectl apply -k` run; installed with
+# `go install`, as kubectl itself is no Go module one can install). kubectl 1.32 embeds this version.
+KUSTOMIZE_VERSION := v5.5.0
 # The latency gate: `make loadtest` fails unless every RPC, at this many requests per second, keeps
 # p99 under 10 ms with no errors (also stated in README.md; raise it as the server gets faster).
 LOADTEST_RPS := 1000
@@ -85,13 +88,16 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/buf ## Install pinned Go code generators and buf into .tools/bin.
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/buf $(TOOLS)/kustomize ## Install pinned Go code generators, buf and kustomize into .tools/bin.
 
 $(TOOLS)/buf:
 	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 
 $(TOOLS)/ghz:
 	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+$(TOOLS)/kustomize:
+	GOBIN=$(TOOLS) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 proto: $(VENV)/.stamp tools ## Regenerate the Python and Go stubs from proto/.
 	rm -rf $(PY_GEN) $(GO_GEN)
@@ -128,7 +134,9 @@ lint: $(VENV)/.stamp $(VENV)/bin/hadolint $(TOOLS)/buf ## buf lint and breaking 
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 	cd clients/go && go vet ./...
 
-test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz $(TOOLS)/buf
+# Every tool a Python test needs is a prerequisite: under CI a test that would skip for a missing one fails
+# instead (tests/conftest.py).
+test-python: $(VENV)/.stamp prometheus-install $(TOOLS)/ghz $(TOOLS)/buf $(TOOLS)/kustomize
 	$(PY) -m pytest
 
 # The live Go tests start the real Python server; nothing in CI may skip them, so the variable that would
@@ -180,7 +188,7 @@ evaluate-real: $(VENV)/.stamp ## The committed models on real data: MAHIMAHI=<tr
 	$(PY) -m training.real_data $(if $(MAHIMAHI),--mahimahi $(MAHIMAHI)) $(if $(NAB),--nab $(NAB)) \
 	  --models-dir $(MODEL_DIR) --out $(REPORT_DIR)/real-data
 
-bench-overload: $(VENV)/.stamp $(TOOLS)/ghz ## Client-side latency under a ghz flood (defaults, pending bound) and a batch flood's victim.
+bench-overload: $(VENV)/.stamp $(TOOLS)/ghz ## Peak RSS under max batches (request window on, off), latency under a ghz flood, a batch flood's victim.
 	$(PY) -m bench.overload --model-dir $(MODEL_DIR)
 
 bench-datagen: $(VENV)/.stamp ## Datagen rows/s, peak RSS and 1M-row validation time.
@@ -217,5 +225,5 @@ fuzz: $(VENV)/.stamp ## Fuzz request decoding + validation with atheris for FUZZ
 fuzz-short: $(VENV)/.stamp
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
-soak: $(VENV)/.stamp ## Mixed load for SOAK_MINUTES (default 10): p99 per minute, errors, VmRSS; fails on error or >10 % growth.
+soak: $(VENV)/.stamp ## Mixed load for SOAK_MINUTES (default 10): p99 per minute, errors, VmRSS and peak (VmHWM); fails on error or >10 % growth.
 	$(PY) -m tests.reliability.soak --minutes $(SOAK_MINUTES) --out reports/soak/soak.json

@@ -1,13 +1,14 @@
 """Overload figures the tests no longer assert: latency under a flood, a victim's, and peak memory.
 
-Two runs, each against a fresh `python -m server`:
+Each run is against a fresh `python -m server`:
 
 - flood: ghz at several times the sustainable rate, with default flags and with `--max-pending-rpcs 1
   --max-in-flight 8`; statuses and client-side p50/p99 of accepted and refused calls;
 - victim: 4 clients sending 1,024-node DetectAnomaly batches while one single-item caller calls in a loop;
   the victim's p50/p99 and the flood's statuses;
-- memory: closed-loop callers of the largest batches of all four RPCs; the server's peak resident memory
-  (VmHWM), the figure the Deployment's memory limit is sized from (docs/reliability.md).
+- memory: closed-loop callers of the largest batches of all four RPCs, with the default request window and
+  with gRPC's own (`--request-window-bytes 0`); the server's peak resident memory (VmHWM), the figure the
+  Deployment's memory limit is sized from (docs/reliability.md).
 
 Usage: .venv/bin/python -m bench.overload [--model-dir models] [--victim-calls 500]  (needs .tools/bin/ghz)
 """
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -33,6 +35,7 @@ from dwcp.inference.v1 import inference_pb2_grpc as pb_grpc
 METHOD = "dwcp.inference.v1.InferenceService.DetectAnomaly"
 FLOOD = Load(rps=3000, duration_s=3.0, concurrency=200, connections=4)  # ~3x what one process sustains
 BOUNDED = ["--max-pending-rpcs", "1", "--max-in-flight", "8"]
+GRPC_WINDOWS = ["--request-window-bytes", "0"]  # before the request window: gRPC's own, grown by BDP probing
 
 
 def _p(values: list[float], q: float) -> str:
@@ -95,21 +98,27 @@ def victim(model_dir: Path, calls: int, scratch: Path) -> str:
     return f"| {calls} | {failed} | {_p(latencies_ms, 50)} / {_p(latencies_ms, 99)} | {flood_codes} |"
 
 
-def peak_memory(model_dir: Path, callers: int, seconds: float, scratch: Path) -> str:
+def peak_memory(
+    model_dir: Path, callers: int, seconds: float, scratch: Path, flags: Sequence[str] = (), channels: int = 1
+) -> str:
     """Peak resident memory (VmHWM) of one server process under `callers` closed-loop callers of the largest
-    batches (1,024 items, all four RPCs), run with the Deployment's flags: a Markdown table row."""
-    flags = ["--ort-intra-op-threads", "1"]  # as deploy/k8s/deployment.yaml runs it
+    batches (1,024 items, all four RPCs) over `channels` connections, run with the Deployment's flags plus
+    `flags`: a Markdown table row."""
+    flags = ["--ort-intra-op-threads", "1", *flags]  # as deploy/k8s/deployment.yaml runs it
     rpcs = ("PredictBandwidth", "SelectCompression", "DetectAnomaly", "DetectHighLatency")
     requests = {rpc: build_request(rpc, random_inputs(rpc, 1024)) for rpc in rpcs}
     with serve(server_command(model_dir, flags), 1, scratch) as running:
         pid = running.pids[0]
         ready_kib = _status_kib(pid, "VmRSS")
-        channel = grpc.insecure_channel(running.target)
-        stub = pb_grpc.InferenceServiceStub(channel)
+        # A local subchannel pool per channel: each is its own TCP connection, as separate clients would be.
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        opened = [grpc.insecure_channel(running.target, options=options) for _ in range(channels)]
+        stubs = [pb_grpc.InferenceServiceStub(channel) for channel in opened]
         until, codes, lock = time.monotonic() + seconds, Counter[str](), threading.Lock()
 
-        def caller(rpc: str) -> None:
-            method = getattr(stub, rpc)
+        def caller(index: int) -> None:
+            rpc = rpcs[index % len(rpcs)]
+            method = getattr(stubs[index % channels], rpc)
             while time.monotonic() < until:
                 try:
                     method(requests[rpc], timeout=30)
@@ -119,16 +128,18 @@ def peak_memory(model_dir: Path, callers: int, seconds: float, scratch: Path) ->
                 with lock:
                     codes[code] += 1
 
-        threads = [threading.Thread(target=caller, args=(rpcs[i % len(rpcs)],)) for i in range(callers)]
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        channel.close()
+        for channel in opened:
+            channel.close()
         peak_kib, end_kib = _status_kib(pid, "VmHWM"), _status_kib(pid, "VmRSS")
     statuses = ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
     mib = [round(kib / 1024, 1) for kib in (ready_kib, end_kib, peak_kib)]
-    return f"| {callers} | {seconds:g} | {statuses} | {mib[0]} / {mib[1]} / **{mib[2]}** |"
+    shown = " ".join(flags[2:]) or "defaults"
+    return f"| `{shown}` | {callers} | {channels} | {seconds:g} | {statuses} | {mib[0]} / {mib[1]} / **{mib[2]}** |"
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -143,14 +154,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models"), help="Model directory to serve.")
     parser.add_argument("--victim-calls", type=int, default=500, help="Single-item calls made under the flood.")
-    parser.add_argument("--memory-callers", type=int, default=64, help="Callers of 1,024-item batches (memory run).")
-    parser.add_argument("--memory-s", type=float, default=60.0, help="Length of the memory run in seconds.")
+    parser.add_argument(
+        "--memory-callers", type=int, nargs="+", default=[64, 256], help="Callers of 1,024-item batches (memory runs)."
+    )
+    parser.add_argument("--memory-channels", type=int, default=1, help="Connections the memory callers share.")
+    parser.add_argument("--memory-s", type=float, default=60.0, help="Length of each memory run in seconds.")
     parser.add_argument("--only-memory", action="store_true", help="Run only the memory run.")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dwcp-overload-") as scratch:
         print("memory: closed-loop callers of 1,024-item batches over the 4 RPCs, --ort-intra-op-threads 1")
-        print("| callers | seconds | statuses | VmRSS ready / end / peak MiB |\n|---|---|---|---|")
-        print(peak_memory(args.model_dir, args.memory_callers, args.memory_s, Path(scratch)), flush=True)
+        print("| server flags | callers | connections | seconds | statuses | VmRSS ready / end / peak MiB |")
+        print("|---|---|---|---|---|---|")
+        for flags in ([], GRPC_WINDOWS):
+            for callers in args.memory_callers:
+                row = peak_memory(args.model_dir, callers, args.memory_s, Path(scratch), flags, args.memory_channels)
+                print(row, flush=True)
         if args.only_memory:
             return 0
         print(f"flood: ghz {FLOOD}")

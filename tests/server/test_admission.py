@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.server.helpers import RunningServer, build_request, call, random_inputs, running_server
+from tests.server.helpers import RunningServer, build_request, call, gated_server, random_inputs, running_server
 
 RPC = "DetectAnomaly"
 SHED = "dwcp_inference_requests_shed_total"
@@ -21,25 +19,6 @@ SHED = "dwcp_inference_requests_shed_total"
 
 def _request() -> Any:
     return build_request(RPC, random_inputs(RPC, 1))
-
-
-@contextmanager
-def gated_server(model_dir: Path, **overrides: Any) -> Iterator[tuple[RunningServer, threading.Event, threading.Event]]:
-    """One gRPC thread whose handler waits for `release`; `entered` is set when a handler starts waiting."""
-    with running_server(model_dir, grpc_threads=1, **overrides) as running:
-        handle, release, entered = running.app.handler.handle, threading.Event(), threading.Event()
-
-        def gated(*args: Any) -> Any:
-            running.app.handler.last_caller = args[3] if len(args) > 3 else None  # type: ignore[attr-defined]
-            entered.set()
-            release.wait(timeout=20)
-            return handle(*args)
-
-        running.app.handler.handle = gated  # type: ignore[method-assign,assignment]
-        try:
-            yield running, release, entered
-        finally:
-            release.set()
 
 
 def _shed(running: RunningServer, reason: str) -> float:

@@ -11,7 +11,6 @@ from artifacts.versions import newest_version, visible_dirs
 from tests.server.helpers import ROOT, build_request, call, running_server
 
 MODELS = ROOT / "models"
-pytestmark = pytest.mark.skipif(not MODELS.is_dir(), reason="no committed model set in models/")
 
 
 def _newest_manifests() -> dict[str, dict]:

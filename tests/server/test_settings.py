@@ -36,6 +36,11 @@ def test_environment_then_flags() -> None:
         (["--log-level", "LOUD"], "--log-level='LOUD': must be one of DEBUG, INFO, WARNING, ERROR"),
         (["--max-pending-rpcs", "-1"], "--max-pending-rpcs='-1': must be at least 0"),
         (["--max-receive-message-bytes", "10"], "--max-receive-message-bytes='10': must be at least 1024"),
+        (["--request-window-bytes", "-1"], "--request-window-bytes='-1': must be at least 0"),
+        (
+            ["--request-window-bytes", "512"],
+            "--request-window-bytes='512': must be 0 (gRPC's own windows) or at least 1024",
+        ),
     ],
 )
 def test_a_value_out_of_range_is_refused_naming_the_flag_and_value(argv: list[str], named: str) -> None:
@@ -138,3 +143,13 @@ def test_the_pending_bound_reaches_grpc_core_only_when_set() -> None:
     assert "grpc.server.max_pending_requests" not in options([])
     bounded = options(["--max-pending-rpcs", "3"])
     assert bounded["grpc.server.max_pending_requests"] == bounded["grpc.server.max_pending_requests_hard_limit"] == 3
+
+
+def test_the_request_window_reaches_grpc_core_and_0_leaves_grpcs_own() -> None:
+    from server.app import InferenceApp
+
+    def options(argv: list[str]) -> dict[str, int]:
+        return dict(InferenceApp(load_settings([*argv, "--model-dir", "/nonexistent"], environ={})).grpc_options())
+
+    assert options([])["grpc.http2.lookahead_bytes"] == 16384 and options([])["grpc.http2.bdp_probe"] == 0
+    assert "grpc.http2.bdp_probe" not in options(["--request-window-bytes", "0"])

@@ -38,7 +38,6 @@ def _nab(root: Path) -> None:
     (root / "labels" / "combined_windows.json").write_text(json.dumps(labels))
 
 
-@pytest.mark.skipif(not (ROOT / "models").is_dir(), reason="no committed model set")
 def test_committed_models_are_scored_on_imported_real_style_files(tmp_path: Path) -> None:
     traces = tmp_path / "traces"
     traces.mkdir()
