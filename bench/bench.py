@@ -50,7 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models"), help="Model directory to serve.")
     parser.add_argument("--batches", default="1,8,32,128", help="Batch sizes of the scaling runs.")
-    parser.add_argument("--latency-requests", type=int, default=2000, help="Sequential requests per latency run.")
+    parser.add_argument(
+        "--latency-requests", type=int, default=3000, help="Sequential requests per server and RPC, over all rounds."
+    )
+    parser.add_argument(
+        "--latency-rounds", type=int, default=6, help="Turns the echo, echo+model and full servers take per RPC."
+    )
     parser.add_argument("--scaling-s", type=float, default=3.0, help="Approximate length of each scaling run.")
     parser.add_argument("--scaling-concurrency", type=int, default=8, help="ghz workers in the scaling runs.")
     parser.add_argument(
@@ -102,6 +107,15 @@ def ort_median_ms(version: Path, inputs: np.ndarray, runs: int = ORT_RUNS) -> fl
     return statistics.median(times) * 1000
 
 
+def _logs(out: Path, name: str) -> Path:
+    (out / name).mkdir(parents=True, exist_ok=True)
+    return out / name
+
+
+def _median_p50(runs: list[Summary]) -> float:
+    return statistics.median(r.p50_ms for r in runs)
+
+
 def sequential(target: str, method: str, data: Path, requests: int) -> Summary:
     """One request at a time over one connection: latency without queueing."""
     return run_ghz(target, method, data, Load(0, 60, concurrency=1, connections=1, requests=requests))
@@ -136,44 +150,52 @@ def main(argv: list[str] | None = None) -> int:
         model_ms[rpc] = ort_median_ms(version, model_input(version, rpc, pools.pool(rpc)[:1]))
         print(f"onnxruntime {MODEL_OF_RPC[rpc]}: {model_ms[rpc]:.3f} ms", flush=True)
 
-    floor: dict[str, Summary] = {}
-    floor_with_model: dict[str, Summary] = {}
+    # The three servers run at once and take turns per round, so a change in the machine's background load
+    # falls on all three alike instead of on whichever phase it happened in.
     echo = echo_command(shlex.split(args.echo_args))
     echo_with_model = echo_command([*shlex.split(args.echo_args), "--model-dir", str(args.model_dir)])
-    for command, into, name in ((echo, floor, "echo"), (echo_with_model, floor_with_model, "echo+model")):
-        with serve(command, args.processes, args.out) as server:
-            for rpc in RPCS:
-                method = f"{SERVICE}.{rpc}"
-                sequential(server.target, method, data[rpc, 1], 200)
-                into[rpc] = sequential(server.target, method, data[rpc, 1], args.latency_requests)
-                print(f"{name} {rpc}: p50 {into[rpc].p50_ms:.3f} ms", flush=True)
-
-    full: dict[str, Summary] = {}
-    scaling: dict[tuple[str, int], Summary] = {}
-    maxima: dict[str, int] = {}
-    rates = [int(r) for r in args.ramp_rates.split(",")]
-    with serve(server_command(args.model_dir, shlex.split(args.server_args)), args.processes, args.out) as server:
+    server = server_command(args.model_dir, shlex.split(args.server_args))
+    latency: dict[tuple[str, str], list[Summary]] = {}
+    per_round = max(1, args.latency_requests // args.latency_rounds)
+    with (
+        serve(echo, args.processes, _logs(args.out, "echo")) as echo_running,
+        serve(echo_with_model, args.processes, _logs(args.out, "echo-model")) as echo_model_running,
+        serve(server, args.processes, args.out) as server_running,
+    ):
+        targets = {"echo": echo_running, "echo+model": echo_model_running, "server": server_running}
         for rpc in RPCS:
             method = f"{SERVICE}.{rpc}"
-            sequential(server.target, method, data[rpc, 1], 200)
-            full[rpc] = sequential(server.target, method, data[rpc, 1], args.latency_requests)
-            print(f"server {rpc}: p50 {full[rpc].p50_ms:.3f} ms", flush=True)
+            for running in targets.values():
+                sequential(running.target, method, data[rpc, 1], 200)
+            for _ in range(args.latency_rounds):
+                for name, running in targets.items():
+                    latency.setdefault((name, rpc), []).append(
+                        sequential(running.target, method, data[rpc, 1], per_round)
+                    )
+            medians = ", ".join(f"{n} {_median_p50(latency[n, rpc]):.3f}" for n in targets)
+            print(f"{rpc}: p50 ms {medians}", flush=True)
+
+        scaling: dict[tuple[str, int], Summary] = {}
+        maxima: dict[str, int] = {}
+        rates = [int(r) for r in args.ramp_rates.split(",")]
+        for rpc in RPCS:
+            method = f"{SERVICE}.{rpc}"
             for batch in batches:
                 scaling[rpc, batch] = throughput(
-                    server.target, method, data[rpc, batch], args.scaling_s, args.scaling_concurrency
+                    server_running.target, method, data[rpc, batch], args.scaling_s, args.scaling_concurrency
                 )
             step = Load(0, args.ramp_step_s, 32, 4)
-            maxima[rpc], _ = find_max_rate(server.target, method, data[rpc, 1], rates, step, args.budget_ms, None)
+            maxima[rpc], _ = find_max_rate(
+                server_running.target, method, data[rpc, 1], rates, step, args.budget_ms, None
+            )
             print(f"server {rpc}: max {maxima[rpc]} rps", flush=True)
 
     side_rows = []
     for rpc in RPCS:
-        f, fm, s, m = floor[rpc], floor_with_model[rpc], full[rpc], model_ms[rpc]
-        ratio = s.p50_ms / (f.p50_ms + m)
-        side_rows.append(
-            [MODEL_OF_RPC[rpc], sizes[rpc], m, f.p50_ms, fm.p50_ms, s.p50_ms, s.p99_ms, s.p50_ms - f.p50_ms - m]
-            + [ratio, s.p50_ms / fm.p50_ms]
-        )
+        f, fm, s = (_median_p50(latency[n, rpc]) for n in ("echo", "echo+model", "server"))
+        m = model_ms[rpc]
+        p99 = statistics.median(r.p99_ms for r in latency["server", rpc])
+        side_rows.append([MODEL_OF_RPC[rpc], sizes[rpc], m, f, fm, s, p99, s - f - m, s / (f + m), s / fm])
     side_headers = ["model", "request bytes", "onnxruntime 1 row ms (median)", "echo floor p50 ms"]
     side_headers += ["echo+model p50 ms", "server p50 ms", "server p99 ms", "server overhead ms"]
     side_headers += ["ratio server/(floor+model)", "ratio server/(echo+model)"]
@@ -186,15 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     for rpc in RPCS:
         cells: list[object] = [MODEL_OF_RPC[rpc]]
         for batch in batches:
-            s = scaling[rpc, batch]
-            cells.append(f"{s.rps * batch:,.0f} ({s.p99_ms:.1f})" + (f" {s.errors} errors" if s.errors else ""))
+            run = scaling[rpc, batch]
+            cells.append(f"{run.rps * batch:,.0f} ({run.p99_ms:.1f})" + (f" {run.errors} errors" if run.errors else ""))
         cells.append(maxima[rpc] if maxima[rpc] else f"< {rates[0]}")
         scale_rows.append(cells)
     text = "\n\n".join(
         [
             "# Benchmark: model, server and transport floor",
             f"{args.processes} process(es); server `{args.server_args or 'defaults'}`; models {args.model_dir}; "
-            f"ghz on the same machine; latency = {args.latency_requests} requests one at a time; "
+            f"ghz on the same machine; latency = {args.latency_requests} requests one at a time per server, in "
+            f"{args.latency_rounds} rounds the three servers take turns in (p50: median of the rounds'); "
             f"run took {time.monotonic() - started:.0f} s.",
             "## Side by side (single-item requests)",
             markdown_table(side_headers, side_rows),

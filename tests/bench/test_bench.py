@@ -18,7 +18,18 @@ from bench.tiny_models import write_model_set
 pytestmark = pytest.mark.skipif(
     not GHZ.exists() and not os.environ.get("CI"), reason="ghz not installed: run `make .tools/bin/ghz`"
 )
-QUICK = ["--batches", "1,4", "--latency-requests", "40", "--scaling-s", "0.3", "--ramp-rates", "50"]
+QUICK = [
+    "--batches",
+    "1,4",
+    "--latency-requests",
+    "40",
+    "--latency-rounds",
+    "2",
+    "--scaling-s",
+    "0.3",
+    "--ramp-rates",
+    "50",
+]
 QUICK += ["--ramp-step-s", "0.5"]
 
 
