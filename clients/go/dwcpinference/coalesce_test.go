@@ -601,6 +601,9 @@ func TestCoalescingFallbackPerCaller(t *testing.T) {
 		{"overloaded, fallback on", codes.ResourceExhausted, true, true, nil},
 		{"unavailable, fallback off", codes.Unavailable, false, false, ErrUnavailable},
 		{"overloaded, fallback off", codes.ResourceExhausted, false, false, ErrOverloaded},
+		// The server (or gRPC core) cancelling a batch while its callers still wait is overload too.
+		{"cancelled by the server, fallback on", codes.Canceled, true, true, nil},
+		{"cancelled by the server, fallback off", codes.Canceled, false, false, ErrOverloaded},
 	}
 	for _, tc := range cases {
 		for rpc, call := range keyedRPCs() {
@@ -624,6 +627,9 @@ func TestCoalescingFallbackPerCaller(t *testing.T) {
 				for k, a := range answers {
 					if tc.wantErr != nil && !errors.Is(a.err, tc.wantErr) || tc.wantErr == nil && a.err != nil {
 						t.Errorf("caller %s: err %v, want %v", k, a.err, tc.wantErr)
+					}
+					if errors.Is(a.err, context.Canceled) {
+						t.Errorf("caller %s: err %v is context.Canceled, but its context is live", k, a.err)
 					}
 					if got := a.version == FallbackModelVersion; got != tc.wantFallback || got && a.gotKey != k {
 						t.Errorf("caller %s: %+v, want fallback %v for its own item", k, a, tc.wantFallback)
