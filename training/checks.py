@@ -257,6 +257,10 @@ def check_incidents(records: list[Any], file: str, node_ids: set[str] | None, re
                 continue
             if spec.kind == "string" and not (isinstance(value, str) and value):
                 flag(spec.name, "not a non-empty string", spec.description, number)
+            elif spec.kind == "names" and not (
+                isinstance(value, list) and all(isinstance(name, str) and name for name in value)
+            ):
+                flag(spec.name, "not a list of non-empty strings", spec.description, number)
             elif spec.kind == "category" and value not in spec.categories:
                 flag(spec.name, "unknown category", "one of " + ", ".join(spec.categories), number)
             elif spec.kind == "timestamp":
@@ -275,6 +279,16 @@ def check_incidents(records: list[Any], file: str, node_ids: set[str] | None, re
                 "a node_id present in the metrics file",
                 number,
             )
+        named = record.get("quorum_node_ids")
+        if node_ids is not None and isinstance(named, list):
+            unknown = [n for n in named if isinstance(n, str) and n and n not in node_ids]
+            if unknown:
+                flag(
+                    "quorum_node_ids",
+                    f"names a node with no metrics rows (e.g. {unknown[0]!r})",
+                    "node_ids present in the metrics file",
+                    number,
+                )
     for (column, message, expected), numbers in found.items():
         report.problem(file, column, message, expected, rows=numbers, incident=True)
     if extra:

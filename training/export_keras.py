@@ -303,30 +303,66 @@ def _median_of_last_axis(values: tf.Tensor, steps: int) -> tf.Tensor:
     return 0.5 * (ordered[:, (steps - 1) // 2] + ordered[:, steps // 2])
 
 
+# The arrival z-scores divide by the spread of the latencies before the newest ones; below this (log units,
+# a 0.1 % change) a history is steady at float32 precision, and dividing by its float noise would make z noise.
+ARRIVAL_Z_MIN_STD = 1e-3
+
+
+def _z_above(values: tf.Tensor, history: tf.Tensor) -> tf.Tensor:
+    """[N] how far `values` [N] lie above the mean of `history` [N, k], in its standard deviations."""
+    mean = tf.reduce_mean(history, axis=1)
+    std = tf.sqrt(tf.reduce_mean(tf.square(history - mean[:, None]), axis=1))
+    return (values - mean) / tf.maximum(std, np.float32(ARRIVAL_Z_MIN_STD))
+
+
 def consensus_serving_function(
-    model: keras.Model, shape_floor: float, threshold: float, level_threshold_ms: float, window_steps: int = 20
+    model: keras.Model,
+    shape_floor: float,
+    thresholds: dict[str, float],
+    window_steps: int = 20,
 ) -> Any:
-    """consensus_latencies_ms [N,20] -> reconstruction_error, level_ms, is_high_latency [N].
+    """consensus_latencies_ms [N,20] -> reconstruction_error, newest_z, held_z, level_ms, peak_ms,
+    is_high_latency [N].
 
-    The window's level is its median (ms). The autoencoder sees the window's shape only: log(1 + x) minus
-    log(1 + level), over the window's own spread (1.4826 x the median absolute deviation of the logs),
-    floored at `shape_floor` (the typical spread of normal training windows). A steady window is all
-    zeros at any level, and a series that is noisier than the training data is judged against its own
-    noise. The flag is shape OR level: reconstruction_error > threshold, or level_ms > level_threshold_ms.
+    The window's level is its median (ms), its peak its highest latency. The autoencoder sees the window's
+    shape only: log(1 + x) minus log(1 + level), over the window's own spread (1.4826 x the median absolute
+    deviation of the logs), floored at `shape_floor` (the typical spread of normal training windows). A
+    steady window is all zeros at any level, and a series noisier than the training data is judged against
+    its own noise. newest_z: how far the newest log latency lies above the mean of the 19 before it, in their
+    standard deviations (the online z-score rule's statistic, signed: a fall is negative); held_z: the same
+    for the lower of the two newest against the 18 before them (a rise that held for two samples).
+
+    `thresholds` (manifest thresholds, one per figure) give the flag: the window is high by level
+    (level_ms or peak_ms above its threshold), by a rise that held (held_z above its threshold), or by a
+    rise the autoencoder confirms (newest_z above its threshold and reconstruction_error above its own).
+    Rises are judged at the newest samples, so a step is flagged as it arrives, not in every window that
+    holds it, and a fall never is.
     """
+    steps = window_steps
+    t = {name: np.float32(value) for name, value in thresholds.items()}
 
-    @tf.function(input_signature=_signature("consensus_latencies_ms", (window_steps,)))
+    @tf.function(input_signature=_signature("consensus_latencies_ms", (steps,)))
     def serve(consensus_latencies_ms: tf.Tensor) -> dict[str, tf.Tensor]:
         ms = tf.maximum(consensus_latencies_ms, 0.0)
-        level_ms = _median_of_last_axis(ms, window_steps)
-        centred = tf.math.log(1.0 + ms) - tf.math.log(1.0 + level_ms)[:, None]
-        spread = 1.4826 * _median_of_last_axis(tf.abs(centred), window_steps)
+        level_ms = _median_of_last_axis(ms, steps)
+        peak_ms = tf.reduce_max(ms, axis=1)
+        logged = tf.math.log(1.0 + ms)
+        centred = logged - tf.math.log(1.0 + level_ms)[:, None]
+        spread = 1.4826 * _median_of_last_axis(tf.abs(centred), steps)
         shape = (centred / tf.maximum(spread, np.float32(shape_floor))[:, None])[..., None]
         error = tf.reduce_mean(tf.square(model(shape, training=False) - shape), axis=[1, 2])
+        newest_z = _z_above(logged[:, -1], logged[:, :-1])
+        held_z = _z_above(tf.minimum(logged[:, -1], logged[:, -2]), logged[:, :-2])
+        high = tf.logical_or(level_ms > t["level_ms"], peak_ms > t["peak_ms"])
+        high = tf.logical_or(high, held_z > t["held_z"])
+        high = tf.logical_or(high, tf.logical_and(newest_z > t["newest_z"], error > t["reconstruction_error"]))
         return {
             "reconstruction_error": error,
+            "newest_z": newest_z,
+            "held_z": held_z,
             "level_ms": level_ms,
-            "is_high_latency": tf.logical_or(error > np.float32(threshold), level_ms > np.float32(level_threshold_ms)),
+            "peak_ms": peak_ms,
+            "is_high_latency": high,
         }
 
     return serve

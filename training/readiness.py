@@ -19,8 +19,8 @@ TIME_COLUMNS = ("epoch_time", "timestamp")
 # Series columns validation keeps after checking them: time order, the sample grid and window counts use them.
 SERIES_COLUMNS = (*TIME_COLUMNS, "node_id", "peer_id")
 # Columns a task reads besides its features and series keys: the bandwidth report gives interval coverage
-# per link type (even when link_type is not a feature); consensus labels widen incidents over a node's peers.
-TASK_COLUMNS: dict[str, tuple[str, ...]] = {"bandwidth_predictor": ("link_type",), "consensus_latency": ("peer_id",)}
+# per link type (even when link_type is not a feature).
+TASK_COLUMNS: dict[str, tuple[str, ...]] = {"bandwidth_predictor": ("link_type",)}
 
 
 @dataclass(frozen=True)

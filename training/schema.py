@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["timestamp", "int", "float", "category", "string"]
+Kind = Literal["timestamp", "int", "float", "category", "string", "names"]  # names: a list of non-empty texts
 
 
 @dataclass(frozen=True)
@@ -235,5 +235,12 @@ INCIDENT_FIELDS: tuple[IncidentField, ...] = (
     IncidentField("severity", "category", "How strongly the incident shows", categories=INCIDENT_SEVERITIES),
     IncidentField("start", "timestamp", "First moment of the incident, ISO 8601 UTC"),
     IncidentField("end", "timestamp", "End of the incident (exclusive), ISO 8601 UTC, after start"),
+    IncidentField(
+        "quorum_node_ids",
+        "names",
+        "Nodes whose consensus commit latency the incident can move (the members of the cluster whose leader "
+        "it hits, or whose quorum loses a follower it waits for); [] for none. Absent: node_id alone",
+        required=False,
+    ),
 )
 INCIDENT_FIELDS_BY_NAME: dict[str, IncidentField] = {f.name: f for f in INCIDENT_FIELDS}

@@ -132,15 +132,14 @@ def _consensus() -> TrainedModel:
     model.compile(optimizer="adam", loss="mse")
     shape = consensus.window_shape(x, 0.1)[..., None]
     model.fit(shape, shape, epochs=1, verbose=0)
-    threshold, level_ms = 1.0, 500.0
+    thresholds = {"reconstruction_error": 1.0, "newest_z": 3.0, "held_z": 2.5, "level_ms": 500.0, "peak_ms": 500.0}
     exported = export_serving_function(
-        consensus_serving_function(model, 0.1, threshold, level_ms), x, no_decisions, measure_latency=False
+        consensus_serving_function(model, 0.1, thresholds), x, no_decisions, measure_latency=False
     )
     return _trained(
         consensus, exported.onnx_model, exported.parity, x,
         rpc="DetectHighLatency", input_name="consensus_latencies_ms", input_shape=[None, consensus.STEPS],
-        features=[CONSENSUS_FEATURE.manifest_entry()],
-        thresholds={"reconstruction_error": threshold, "level_ms": level_ms},
+        features=[CONSENSUS_FEATURE.manifest_entry()], thresholds=thresholds,
     )  # fmt: skip
 
 

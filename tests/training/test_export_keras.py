@@ -139,6 +139,12 @@ def test_compression_export_argmax_level_in_graph() -> None:
 
 SHAPE_FLOOR = 0.3
 LEVEL_MS = 200.0
+NEVER = dict.fromkeys(("reconstruction_error", "newest_z", "held_z", "level_ms", "peak_ms"), np.inf)
+
+
+def _thresholds(**changed: float) -> dict[str, float]:
+    """Every consensus threshold at infinity (the rule never fires) but those given."""
+    return NEVER | changed
 
 
 def _autoencoder() -> tuple[keras.Model, np.ndarray]:
@@ -150,46 +156,84 @@ def _autoencoder() -> tuple[keras.Model, np.ndarray]:
     return model, x
 
 
-def test_consensus_export_scores_the_shape_and_flags_shape_or_level() -> None:
+def _z_above(values: np.ndarray, history: np.ndarray) -> np.ndarray:
+    return (values - history.mean(axis=1)) / np.maximum(history.std(axis=1), 1e-3)
+
+
+def test_consensus_export_scores_shape_rises_and_level_and_flags_by_them() -> None:
     model, x = _autoencoder()
     x[:8] = np.linspace(100, 400, 8, dtype=np.float32)[:, None]  # steady windows, some above the level threshold
-    threshold = 0.9
-    serve = consensus_serving_function(model, SHAPE_FLOOR, threshold, LEVEL_MS)
-    decisions = threshold_decisions("reconstruction_error", "is_high_latency", threshold)
-    result = export_serving_function(serve, x, decisions, measure_latency=False)
+    x[8, -1] *= 30  # a spike arriving; a fall; a step that held two samples
+    x[9, -1] /= 30
+    x[10, -2:] *= 5
+    thresholds = _thresholds(reconstruction_error=0.9, newest_z=3.0, held_z=2.5, level_ms=LEVEL_MS, peak_ms=600.0)
+    serve = consensus_serving_function(model, SHAPE_FLOOR, thresholds)
+    result = export_serving_function(serve, x, no_decisions, measure_latency=False)
     out = run_onnx(result.onnx_model, x)
     level = np.median(x, axis=1)
     centred = np.log1p(x) - np.log1p(level)[:, None]
     spread = np.maximum(1.4826 * np.median(np.abs(centred), axis=1), SHAPE_FLOOR)  # the window's own, floored
     shape = (centred / spread[:, None])[..., None].astype(np.float32)
     expected = ((model(shape, training=False).numpy() - shape) ** 2).mean(axis=(1, 2))
+    logged = np.log1p(x.astype(np.float64))
+    newest_z = _z_above(logged[:, -1], logged[:, :-1])
+    held_z = _z_above(np.minimum(logged[:, -1], logged[:, -2]), logged[:, :-2])
     np.testing.assert_allclose(out["level_ms"], level, rtol=1e-6)
+    np.testing.assert_allclose(out["peak_ms"], x.max(axis=1), rtol=1e-6)
     np.testing.assert_allclose(out["reconstruction_error"], expected, atol=1e-4)
-    np.testing.assert_array_equal(
-        out["is_high_latency"], (out["reconstruction_error"] > threshold) | (out["level_ms"] > LEVEL_MS)
-    )
-    # Steady windows have the same (all-zero) shape, so the same error at every level.
+    np.testing.assert_allclose(out["newest_z"], newest_z, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(out["held_z"], held_z, rtol=1e-4, atol=1e-3)
+    assert out["newest_z"][8] > 3.0 and out["newest_z"][9] < -3.0 and out["held_z"][10] > 2.5
+    flag = (out["level_ms"] > LEVEL_MS) | (out["peak_ms"] > 600.0) | (out["held_z"] > 2.5)
+    flag |= (out["newest_z"] > 3.0) & (out["reconstruction_error"] > 0.9)
+    np.testing.assert_array_equal(out["is_high_latency"], flag)
+    # Steady windows have the same (all-zero) shape, so the same error at every level, and no rise.
     np.testing.assert_allclose(out["reconstruction_error"][:8], out["reconstruction_error"][0], atol=1e-6)
+    np.testing.assert_allclose(out["newest_z"][:8], 0.0, atol=1e-2)
     assert out["is_high_latency"].dtype == np.bool_
+
+
+def test_each_consensus_rule_flags_on_its_own() -> None:
+    model, x = _autoencoder()
+    x[0] = 50.0
+    x[0, -1] = 1500.0  # a spike: peak, newest_z and a large error
+    x[1] = 50.0
+    x[1, -2:] = 150.0  # a step that held
+    x[2] = 300.0  # steady above the level threshold
+    rows = x[:3]
+    only = {
+        "level_ms": [False, False, True],
+        "peak_ms": [True, False, True],
+        "held_z": [False, True, False],
+    }
+    for name, expected in only.items():
+        serve = consensus_serving_function(model, SHAPE_FLOOR, _thresholds(**{name: 250.0 if "ms" in name else 3.0}))
+        np.testing.assert_array_equal(run_onnx(convert_function(serve), rows)["is_high_latency"], expected, name)
+    # The confirmed rise needs both: the newest latency rose and the error is high.
+    for changed, expected in (
+        ({"newest_z": 3.0}, [False, False, False]),
+        ({"reconstruction_error": 0.0}, [False, False, False]),
+        ({"newest_z": 3.0, "reconstruction_error": 0.0}, [True, True, False]),
+    ):
+        serve = consensus_serving_function(model, SHAPE_FLOOR, _thresholds(**changed))
+        np.testing.assert_array_equal(run_onnx(convert_function(serve), rows)["is_high_latency"], expected, changed)
 
 
 def test_parity_check_fails_on_a_different_threshold_or_model() -> None:
     model, x = _autoencoder()
-    exported = convert_function(consensus_serving_function(model, SHAPE_FLOOR, 10.0, np.inf))
-    threshold = float(np.median(run_onnx(exported, x)["reconstruction_error"]))  # half the rows flip
+    exported = convert_function(consensus_serving_function(model, SHAPE_FLOOR, _thresholds(held_z=-np.inf)))
+    held = float(np.median(run_onnx(exported, x)["held_z"]))  # half the rows flip
     check = check_serving_parity(
         exported,
-        consensus_serving_function(model, SHAPE_FLOOR, threshold, np.inf),
+        consensus_serving_function(model, SHAPE_FLOOR, _thresholds(held_z=held)),
         x,
-        threshold_decisions("reconstruction_error", "is_high_latency", threshold),
+        threshold_decisions("held_z", "is_high_latency", held),
     )
     assert "output 'is_high_latency'" in check.failure and not check.report.decisions_identical
     with pytest.raises(ParityError, match="is_high_latency"):
         check.raise_for_failure()
     other, _ = _autoencoder()
-    check = check_serving_parity(
-        exported, consensus_serving_function(other, SHAPE_FLOOR, 10.0, np.inf), x, no_decisions
-    )
+    check = check_serving_parity(exported, consensus_serving_function(other, SHAPE_FLOOR, NEVER), x, no_decisions)
     assert "output 'reconstruction_error'" in check.failure
 
 
@@ -198,7 +242,8 @@ def test_default_autoencoder_exports_its_output_layer_as_one_matmul() -> None:
     # layer must stay one op over all steps, or the served graph doubles and its latency grows by a third.
     from training.models import ConsensusArch, consensus_autoencoder
 
-    serve = consensus_serving_function(consensus_autoencoder(20, ConsensusArch()), SHAPE_FLOOR, 1.0, LEVEL_MS)
+    thresholds = _thresholds(reconstruction_error=1.0, newest_z=3.0, held_z=2.5, level_ms=LEVEL_MS, peak_ms=LEVEL_MS)
+    serve = consensus_serving_function(consensus_autoencoder(20, ConsensusArch()), SHAPE_FLOOR, thresholds)
     graph = convert_function(serve).graph
     ops = [node.op_type for node in graph.node]
     assert ops.count("LSTM") == 4

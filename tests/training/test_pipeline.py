@@ -27,7 +27,7 @@ EXPECTED_IO = {
     "consensus_latency": (
         "consensus_latencies_ms",
         [None, 20],
-        ["reconstruction_error", "is_high_latency", "level_ms"],
+        ["reconstruction_error", "is_high_latency", "level_ms", "peak_ms", "newest_z", "held_z"],
     ),
 }
 

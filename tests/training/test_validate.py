@@ -185,6 +185,23 @@ def test_incident_matching_no_node(source: Path, tmp_path: Path) -> None:
     assert "records 2" in problem.format()
 
 
+def test_quorum_node_ids_must_list_nodes_of_the_metrics(source: Path, tmp_path: Path) -> None:
+    good = {
+        "node_id": "node-0000",
+        "incident_type": "degradation",
+        "severity": "low",
+        "start": "2026-01-05T00:10:00Z",
+        "end": "2026-01-05T00:20:00Z",
+        "quorum_node_ids": ["node-0000", "node-0001"],
+    }
+    records = [good, {**good, "quorum_node_ids": []}, {**good, "quorum_node_ids": "node-0001"}]
+    records += [{**good, "quorum_node_ids": ["node-0001", ""]}, {**good, "quorum_node_ids": ["node-9999"]}]
+    report = validate_files(source / "metrics_train.csv", _incidents(tmp_path, records))
+    assert _only(report, "quorum_node_ids", "not a list of non-empty strings").rows == [3, 4]
+    assert _only(report, "quorum_node_ids", "names a node with no metrics rows").rows == [5]
+    assert len(report.problems) == 2, report.format()
+
+
 def test_incident_fields_checked(source: Path, tmp_path: Path) -> None:
     records = [
         {

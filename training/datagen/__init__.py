@@ -22,7 +22,7 @@ class SyntheticTelemetry:
     """An in-memory dataset: metrics rows (train then test range), incident records and ground truth."""
 
     metrics: pd.DataFrame
-    incidents: list[dict[str, str]]
+    incidents: list[dict[str, Any]]
     nodes: pd.DataFrame  # node_id, region, datacenter_id, node_role, cluster_id
     quorum_rtt_ms: pd.DataFrame  # index epoch_time, one column per cluster_id (NaN without quorum)
 

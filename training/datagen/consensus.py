@@ -79,16 +79,19 @@ def consensus_latency(
     times_s: np.ndarray,
     interval_s: float,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Commit latency per node (steps, nodes) and the quorum RTT per cluster (steps, clusters), in ms.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Commit latency per node (steps, nodes) and the quorum RTT per cluster (steps, clusters), in ms, and
+    which nodes the commit waits for (steps, nodes): each cluster's leader and its (n//2) fastest followers.
 
     Commit latency = the (n//2)-th fastest follower RTT from the leader (majority quorum including the
     leader) + processing (fsync, slowed by leader load and memory pressure) + election stalls; each node
-    sees it plus half its own RTT to the leader (the commit notification), with measurement noise.
+    sees it plus half its own RTT to the leader (the commit notification), with measurement noise. The
+    followers waited for are ranked by RTT as if all were reachable: cutting one of them off moves the quorum.
     """
     steps = times_s.shape[0]
     node_latency = np.zeros((steps, len(topo.node_ids)))
     quorum_out = np.zeros((steps, len(topo.clusters)))
+    waited_for = np.zeros((steps, len(topo.node_ids)), bool)
     node_proc = topo.per_node(proc_mult, np.maximum)
     node_util = topo.per_node(util) / np.bincount(topo.link_src)
     for c, (members, sched, matrix) in enumerate(zip(topo.clusters, schedules, matrices, strict=True)):
@@ -97,8 +100,11 @@ def consensus_latency(
         pos = np.searchsorted(members, leader)
         links = matrix[pos]  # (steps, n) links leader -> each member
         rtt = np.where(links >= 0, true_rtt_ms[np.arange(steps)[:, None], np.maximum(links, 0)], np.inf)
-        rtt = np.where(unreachable[:, members], np.inf, rtt)
         need = len(members) // 2
+        fastest = np.argsort(rtt, axis=1, kind="stable")[:, :need]  # the leader's own entry is inf, last
+        waited_for[np.arange(steps)[:, None], members[fastest]] = True
+        waited_for[np.arange(steps), leader] = True
+        rtt = np.where(unreachable[:, members], np.inf, rtt)
         quorum = np.sort(rtt, axis=1)[:, need - 1]
         no_quorum = ~np.isfinite(quorum) | unreachable[np.arange(steps), leader]
         quorum_out[:, c] = np.where(no_quorum, np.nan, quorum)
@@ -118,4 +124,44 @@ def consensus_latency(
         to_leader = np.where(links >= 0, true_rtt_ms[np.arange(steps)[:, None], np.maximum(links, 0)], 0.0)
         seen = total[:, None] + 0.5 * to_leader
         node_latency[:, members] = seen * lognormal_noise(rng, 0.05, seen.shape)
-    return node_latency, quorum_out
+    return node_latency, quorum_out, waited_for
+
+
+def leads_during(schedule: LeaderSchedule, node: int, start_s: float, end_s: float) -> bool:
+    """Whether `node` leads its cluster at any moment of [start_s, end_s)."""
+    first = np.searchsorted(schedule.change_s, start_s, side="right") - 1
+    last = np.searchsorted(schedule.change_s, end_s, side="left") - 1
+    return bool(np.any(schedule.leader[max(first, 0) : last + 1] == node))
+
+
+def mark_quorum_path(
+    incidents: list[Incident],
+    topo: Topology,
+    schedules: list[LeaderSchedule],
+    waited_for: np.ndarray,
+    unreachable: np.ndarray,
+    times_s: np.ndarray,
+    interval_s: float,
+) -> None:
+    """Set `quorum_nodes` (the cluster's members) on each incident of this chunk that is on its cluster's
+    commit path: one on the leader that touches its links to members or its processing (any type but a
+    link flap of links to non-members), or one that cuts off a follower the quorum waits for.
+
+    The label of the consensus detector: an incident off the path (a follower's memory pressure, a flap of
+    a follower's links) cannot move any member's commit latency, so it labels none of their windows.
+    """
+    chunk_end = times_s[-1] + interval_s
+    for inc in incidents:
+        if len(inc.quorum_nodes) or inc.end_s <= times_s[0] or inc.start_s >= chunk_end:
+            continue
+        cluster = int(topo.node_cluster[inc.node])
+        members = topo.clusters[cluster]
+        touches_members = INCIDENT_TYPES[inc.type_idx] != "link_flap" or bool(
+            np.isin(topo.link_dst[inc.links], members).any()
+        )
+        on_path = touches_members and leads_during(schedules[cluster], inc.node, inc.start_s, inc.end_s)
+        if not on_path:
+            active = (times_s < inc.end_s) & (times_s + interval_s > inc.start_s)
+            on_path = bool(np.any(active & unreachable[:, inc.node] & waited_for[:, inc.node]))
+        if on_path:
+            inc.quorum_nodes = tuple(int(m) for m in members)

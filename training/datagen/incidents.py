@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,11 @@ class Incident:
     end_s: float
     links: np.ndarray
     magnitude: float  # incident-specific strength factor, around 1
+    # Nodes whose commit latency the incident is on the path of (its cluster's members, or none); set by
+    # the simulator as it runs (training.datagen.consensus.mark_quorum_path).
+    quorum_nodes: tuple[int, ...] = ()
 
-    def record(self, node_ids: list[str]) -> dict[str, str]:
+    def record(self, node_ids: list[str]) -> dict[str, Any]:
         """The JSON record written to the incidents file."""
 
         def iso(s: float) -> str:
@@ -51,6 +55,7 @@ class Incident:
             "severity": INCIDENT_SEVERITIES[self.severity_idx],
             "start": iso(self.start_s),
             "end": iso(self.end_s),
+            "quorum_node_ids": [node_ids[k] for k in self.quorum_nodes],
         }
 
 

@@ -9,7 +9,13 @@ import numpy as np
 import pyarrow as pa
 
 from training.datagen.config import DatagenConfig
-from training.datagen.consensus import LeaderSchedule, cluster_link_matrices, consensus_latency, leader_schedules
+from training.datagen.consensus import (
+    LeaderSchedule,
+    cluster_link_matrices,
+    consensus_latency,
+    leader_schedules,
+    mark_quorum_path,
+)
 from training.datagen.derived import NodeHealth, link_metrics, slo_compliance
 from training.datagen.incidents import Incident, render_effects, schedule_incidents
 from training.datagen.network import LinkSimulator
@@ -99,7 +105,7 @@ class TelemetrySimulator:
         phys = self.links.chunk(times_s.astype(np.float64), fx, rng)
         cols = link_metrics(self.links, phys, fx, cfg.interval_s, rng)
         node = self.health.chunk(cols["packet_loss_ratio"], topo, fx, rng)
-        consensus, quorum = consensus_latency(
+        consensus, quorum, waited_for = consensus_latency(
             topo,
             self.leaders,
             self.cluster_links,
@@ -111,6 +117,9 @@ class TelemetrySimulator:
             times_s.astype(np.float64),
             cfg.interval_s,
             rng,
+        )
+        mark_quorum_path(
+            self.incidents, topo, self.leaders, waited_for, fx.unreachable, times_s.astype(np.float64), cfg.interval_s
         )
         self.last_truth = ChunkTruth(times_s, quorum)
         src = topo.link_src

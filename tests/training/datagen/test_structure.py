@@ -95,6 +95,28 @@ def test_incident_records_name_known_nodes_and_types(data: SyntheticTelemetry) -
     assert all(r["start"] < r["end"] for r in data.incidents)
 
 
+def test_incidents_on_a_quorum_path_name_its_cluster_and_move_its_commit_latency(data: SyntheticTelemetry) -> None:
+    """quorum_node_ids, the consensus detector's label, is the incident's whole cluster or nobody; the commit
+    latency of the nodes it names rises during it, and incidents that name nobody leave it where it was."""
+    cluster = data.nodes.set_index("node_id")["cluster_id"]
+    members = data.nodes.groupby("cluster_id")["node_id"].apply(sorted)
+    on_path = [r for r in data.incidents if r["quorum_node_ids"]]
+    assert on_path and len(on_path) < len(data.incidents)
+    assert all(r["quorum_node_ids"] == members[cluster[r["node_id"]]] for r in on_path)
+    m = data.metrics.drop_duplicates(["node_id", "epoch_time"])
+    relative = m["consensus_latency_ms"] / m.groupby("node_id")["consensus_latency_ms"].transform("median")
+
+    def during(records: list[dict]) -> pd.Series:
+        rehomed = [
+            r | {"node_id": n} for r in records for n in (r["quorum_node_ids"] or members[cluster[r["node_id"]]])
+        ]
+        return relative[label_rows_with_incidents(m, rehomed)["incident"].to_numpy()]
+
+    off_path = [r for r in data.incidents if not r["quorum_node_ids"]]
+    assert during(on_path).mean() > 1.5 * during(off_path).mean()
+    assert during(off_path).median() < 1.1
+
+
 def test_consensus_latency_follows_quorum_rtt(data: SyntheticTelemetry) -> None:
     m = data.metrics
     cluster = m["node_id"].astype(str).map(data.nodes.set_index("node_id")["cluster_id"])

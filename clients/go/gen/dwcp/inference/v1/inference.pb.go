@@ -1215,11 +1215,14 @@ type HighLatencyResult struct {
 	// Autoencoder reconstruction error of the window's shape: mean squared error, >= 0, of log latency minus
 	// the log of the window's median, in units of the window's own spread (training/tasks/consensus.py).
 	ReconstructionError float64 `protobuf:"fixed64,2,opt,name=reconstruction_error,json=reconstructionError,proto3" json:"reconstruction_error,omitempty"`
-	// True when the window's shape is abnormal (reconstruction_error > threshold) or its level is: its
-	// median latency is above the version's level threshold (GetModelInfo thresholds["level_ms"], the
-	// 99.9th percentile of normal training latencies), steady or not.
+	// True when the window's level is high: its median or its highest latency is above the version's
+	// thresholds (GetModelInfo thresholds["level_ms"], the 99.9th percentile of normal training latencies,
+	// and thresholds["peak_ms"]), steady or not; or when latency rose at the newest samples: the two newest
+	// held above the ones before (thresholds["held_z"]), or the newest rose (thresholds["newest_z"]) and the
+	// window's shape is abnormal (reconstruction_error > threshold). A rise is flagged as it arrives, not in
+	// every window that holds it; a fall never is.
 	IsHighLatency bool `protobuf:"varint,3,opt,name=is_high_latency,json=isHighLatency,proto3" json:"is_high_latency,omitempty"`
-	// The reconstruction-error threshold the shape flag uses, chosen on normal validation windows.
+	// The reconstruction-error threshold the confirmed-rise rule uses, chosen on normal validation windows.
 	Threshold     float64 `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
