@@ -24,6 +24,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bench.processes import stop_all
+
 NICENESS = 19  # the lowest priority a normal process can take
 BUFFER_BYTES = 32 << 20  # larger than the last-level cache of the machines this runs on
 CHUNK_BYTES = 1 << 20
@@ -56,15 +58,7 @@ def neighbours(count: int, max_s: float, own_session: bool = False) -> Iterator[
             )
         yield [p.pid for p in started]
     finally:
-        for process in started:
-            if process.poll() is None:
-                process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        stop_all(started, timeout_s=10.0)
 
 
 def cpu_s(pids: list[int]) -> float:

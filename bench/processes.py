@@ -77,13 +77,14 @@ def _wait_ready(process: subprocess.Popen[bytes], ready: Path, log: Path) -> dic
         raise NotReadyError(f"{exc}; log {log}:\n{log.read_text(errors='replace')[-2000:]}") from None
 
 
-def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 15.0) -> None:
+    """SIGTERM every process still running, wait for each up to `timeout_s`, then kill what is left."""
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
     for process in processes:
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
@@ -125,7 +126,7 @@ def serve(command: Sequence[str], processes: int, log_dir: Path) -> Iterator[Run
                 metrics_ports.append(int(info.get("metrics_port", -1)))
         yield Running(port, [p.pid for p in started], metrics_ports)
     finally:
-        _stop(started)
+        stop_all(started)
 
 
 def server_command(model_dir: Path, extra: Sequence[str] = ()) -> list[str]:

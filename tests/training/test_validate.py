@@ -170,14 +170,18 @@ def _incidents(tmp_path: Path, records: object) -> Path:
     return path
 
 
+# An incident record that validates against the `source` fixture's metrics.
+GOOD_INCIDENT = {
+    "node_id": "node-0000",
+    "incident_type": "degradation",
+    "severity": "low",
+    "start": "2026-01-05T00:10:00Z",
+    "end": "2026-01-05T00:20:00Z",
+}
+
+
 def test_incident_matching_no_node(source: Path, tmp_path: Path) -> None:
-    good = {
-        "node_id": "node-0000",
-        "incident_type": "degradation",
-        "severity": "low",
-        "start": "2026-01-05T00:10:00Z",
-        "end": "2026-01-05T00:20:00Z",
-    }
+    good = GOOD_INCIDENT
     records = [good, {**good, "node_id": "node-9999"}]
     report = validate_files(source / "metrics_train.csv", _incidents(tmp_path, records))
     problem = _only(report, "node_id", "matches no node")
@@ -187,11 +191,7 @@ def test_incident_matching_no_node(source: Path, tmp_path: Path) -> None:
 
 def test_quorum_node_ids_must_list_nodes_of_the_metrics(source: Path, tmp_path: Path) -> None:
     good = {
-        "node_id": "node-0000",
-        "incident_type": "degradation",
-        "severity": "low",
-        "start": "2026-01-05T00:10:00Z",
-        "end": "2026-01-05T00:20:00Z",
+        **GOOD_INCIDENT,
         "quorum_node_ids": ["node-0000", "node-0001"],
     }
     records = [good, {**good, "quorum_node_ids": []}, {**good, "quorum_node_ids": "node-0001"}]
