@@ -66,7 +66,7 @@ DEFAULT_FEATURES := --features bandwidth_predictor=throughput_mbps
 MAHIMAHI ?=
 NAB ?=
 .PHONY: evaluate-real
-.PHONY: loadtest loadtest-busy loadtest-client bench bench-overload test-prometheus prometheus-install fuzz fuzz-short soak
+.PHONY: loadtest loadtest-busy loadtest-client bench-request-path bench bench-overload test-prometheus prometheus-install fuzz fuzz-short soak
 # Reliability runs (docs/reliability.md): fuzzing time and soak length; `make test` runs shortened ones.
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
@@ -217,6 +217,9 @@ loadtest-busy: $(VENV)/.stamp $(TOOLS)/ghz ## The latency gate beside LOADTEST_N
 
 loadtest-client: $(VENV)/.stamp ## Go client (cmd/dwcp-inference-load): predictions/s per RPC at p99 < 10 ms, coalescing on and off; reports/loadtest-client/.
 	$(PY) -m bench.loadtest_client --model-dir $(MODEL_DIR) --processes $(LOADTEST_PROCESSES) --out reports/loadtest-client $(LOADTEST_CLIENT_ARGS)
+
+bench-request-path: $(VENV)/.stamp ## The server's per-request Python work in process (encode, handle, model run, GC); reports/request-path/.
+	$(PY) -m bench.request_path --model-dir $(MODEL_DIR) --out reports/request-path
 
 bench: $(VENV)/.stamp $(TOOLS)/ghz ## onnxruntime vs full RPC vs echo floor per model, max rate, batch scaling; reports/bench/.
 	$(PY) -m bench.bench --model-dir $(MODEL_DIR) --out reports/bench $(BENCH_ARGS)
