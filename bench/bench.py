@@ -39,6 +39,7 @@ from bench.payloads import (
     write_ghz_data,
 )
 from bench.processes import echo_command, serve, server_command
+from bench.server_histogram import HISTOGRAM, MODEL_HISTOGRAM, Totals, scrape_totals
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 32
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     echo_with_model = echo_command([*shlex.split(args.echo_args), "--model-dir", str(args.model_dir)])
     server = server_command(args.model_dir, shlex.split(args.server_args))
     latency: dict[tuple[str, str], list[Summary]] = {}
+    in_server: dict[tuple[str, str], Totals] = {}  # (rpc, "model" | "handler") over the latency rounds
     per_round = max(1, args.latency_requests // args.latency_rounds)
     with (
         serve(echo, args.processes, _logs(args.out, "echo")) as echo_running,
@@ -167,11 +169,21 @@ def main(argv: list[str] | None = None) -> int:
             method = f"{SERVICE}.{rpc}"
             for running in targets.values():
                 sequential(running.target, method, data[rpc, 1], 200)
+            ports, families = (
+                server_running.metrics_ports,
+                {
+                    "model": (MODEL_HISTOGRAM, {"model": MODEL_OF_RPC[rpc]}),
+                    "handler": (HISTOGRAM, {"method": rpc}),
+                },
+            )
+            before = {part: scrape_totals(ports, *family) for part, family in families.items()}
             for _ in range(args.latency_rounds):
                 for name, running in targets.items():
                     latency.setdefault((name, rpc), []).append(
                         sequential(running.target, method, data[rpc, 1], per_round)
                     )
+            for part, family in families.items():
+                in_server[rpc, part] = scrape_totals(ports, *family) - before[part]
             medians = ", ".join(f"{n} {_median_p50(latency[n, rpc]):.3f}" for n in targets)
             print(f"{rpc}: p50 ms {medians}", flush=True)
 
@@ -195,10 +207,15 @@ def main(argv: list[str] | None = None) -> int:
         f, fm, s = (_median_p50(latency[n, rpc]) for n in ("echo", "echo+model", "server"))
         m = model_ms[rpc]
         p99 = statistics.median(r.p99_ms for r in latency["server", rpc])
-        side_rows.append([MODEL_OF_RPC[rpc], sizes[rpc], m, f, fm, s, p99, s - f - m, s / (f + m), s / fm])
-    side_headers = ["model", "request bytes", "onnxruntime 1 row ms (median)", "echo floor p50 ms"]
-    side_headers += ["echo+model p50 ms", "server p50 ms", "server p99 ms", "server overhead ms"]
-    side_headers += ["ratio server/(floor+model)", "ratio server/(echo+model)"]
+        served_ms, handler_ms = in_server[rpc, "model"].mean_ms, in_server[rpc, "handler"].mean_ms
+        times_ms = [m, served_ms, f, fm, s, p99, handler_ms - served_ms, s - f - m]
+        ratios = [(f + served_ms) / (f + m), s / (f + m), s / fm]
+        side_rows.append([MODEL_OF_RPC[rpc], sizes[rpc], *(f"{t:.3f}" for t in times_ms), *ratios])
+    side_headers = ["model", "request bytes", "onnxruntime 1 row ms (median)", "onnxruntime in server ms (mean)"]
+    side_headers += ["echo floor p50 ms", "echo+model p50 ms", "server p50 ms", "server p99 ms"]
+    side_headers += ["handler minus model ms (mean)", "server overhead ms"]
+    side_headers += ["bound (floor+model in server)/(floor+model)", "ratio server/(floor+model)"]
+    side_headers += ["ratio server/(echo+model)"]
     scale_headers = [
         "model",
         *[f"batch {b}: predictions/s (p99 ms)" for b in batches],
@@ -223,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             markdown_table(side_headers, side_rows),
             "floor+model adds onnxruntime's median in a tight loop to the echo floor; echo+model is the echo server "
             "also running the model per request (bench/echo_server.py --model-dir), both measured in one server "
-            "thread: the model's cost as the server pays it.",
+            "thread: the model's cost as the server pays it. onnxruntime in server and handler minus model are "
+            "the means of the server's own histograms (dwcp_inference_model_execution_seconds, "
+            "dwcp_inference_rpc_duration_seconds: _sum / _count) over the latency rounds. The bound is the ratio a "
+            "server whose own work cost nothing would reach: floor plus the model as the server ran it, over floor "
+            "plus the model in a tight loop.",
             f"## Batch scaling (closed loop, {args.scaling_concurrency} in flight) and highest rate",
             markdown_table(scale_headers, scale_rows),
         ]

@@ -41,10 +41,16 @@ def test_the_benchmark_measures_the_server_beside_both_floors(tmp_path: Path) ->
     table = summary.split("## Side by side", 1)[1].split("## Batch scaling", 1)[0]
     header, _rule, *rows = [line for line in table.splitlines() if line.startswith("|")]
     columns = [c.strip() for c in header.strip("|").split("|")]
-    assert columns[-2:] == ["ratio server/(floor+model)", "ratio server/(echo+model)"]
+    assert columns[-3:] == [
+        "bound (floor+model in server)/(floor+model)",
+        "ratio server/(floor+model)",
+        "ratio server/(echo+model)",
+    ]
     assert len(rows) == 4  # one per model
     for row in rows:
         cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))
-        for name in ("echo floor p50 ms", "echo+model p50 ms", "server p50 ms"):
+        measured = ("echo floor p50 ms", "echo+model p50 ms", "server p50 ms", "onnxruntime in server ms (mean)")
+        for name in (*measured, "handler minus model ms (mean)"):
             assert math.isfinite(float(cells[name])) and float(cells[name]) > 0, (name, row)
         assert float(cells["ratio server/(echo+model)"]) > 0, row
+        assert float(cells["bound (floor+model in server)/(floor+model)"]) > 0, row

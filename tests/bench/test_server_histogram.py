@@ -6,7 +6,7 @@ import math
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bench.server_histogram import Buckets, parse_buckets
+from bench.server_histogram import MODEL_HISTOGRAM, Buckets, parse_buckets, parse_totals
 from server.metrics import Metrics
 
 
@@ -52,3 +52,16 @@ def test_no_observations_give_nan_and_a_quantile_in_the_overflow_bucket_gives_th
     overflow = parse_buckets(_page({("DetectAnomaly", "OK"): [5.0] * 4}), "DetectAnomaly")
     assert overflow.quantile_ms(0.99) == 1000.0  # the histogram's last finite bound, 1 s
     assert (overflow - Buckets((), ())).total == 4  # a method without a series before the run
+
+
+def test_means_come_from_the_sum_and_count_of_the_matching_series_only() -> None:
+    metrics = Metrics(CollectorRegistry(), 0.010)
+    for duration_s in (0.00002, 0.00004):  # both inside the first bucket, which cannot tell them apart
+        metrics.model_timer("reliability_detector", "v1").observe(duration_s)
+    metrics.model_timer("bandwidth_predictor", "v1").observe(0.5)
+    page = generate_latest(metrics.registry).decode()
+    totals = parse_totals(page, MODEL_HISTOGRAM, {"model": "reliability_detector"})
+    assert totals.count == 2
+    assert math.isclose(totals.mean_ms, 0.03)
+    assert (totals - totals).count == 0 and math.isnan((totals - totals).mean_ms)
+    assert parse_totals(page, MODEL_HISTOGRAM, {"model": "consensus_latency"}).count == 0
