@@ -34,7 +34,7 @@ from bench.neighbours import cpu_s as neighbour_cpu_s
 from bench.neighbours import neighbours
 from bench.payloads import RPCS, SERVICE, build_pools, build_requests, load_telemetry, write_ghz_data
 from bench.processes import Running, echo_command, serve, server_command
-from bench.server_histogram import Buckets, scrape
+from bench.server_histogram import GC_HISTOGRAM, Buckets, Totals, scrape, scrape_totals
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 64  # distinct requests ghz sends round-robin
@@ -91,6 +91,7 @@ class Spread:
     cpu_s: list[float]
     wall_s: float
     server_histogram: Buckets  # the server's own RPC durations over the run (empty for the echo server)
+    gc_pauses: list[Totals]  # the server's garbage collections over the run, by generation (empty for echo)
 
     def describe(self) -> str:
         """'16 conn, 0.55 cores / 16 conn, 0.54 cores': one entry per process."""
@@ -103,12 +104,25 @@ def _histogram(server: Running, rpc: str) -> Buckets:
     return scrape(ports, rpc) if ports else Buckets((), ())
 
 
+def _gc_pauses(server: Running) -> list[Totals]:
+    ports = [p for p in server.metrics_ports if p > 0]
+    return [scrape_totals(ports, GC_HISTOGRAM, {"generation": str(g)}) for g in range(3)] if ports else []
+
+
+def describe_gc(pauses: list[Totals]) -> str:
+    """'97/9/0, 17.3 ms': collections of generation 0/1/2 and the time all of them held the GIL."""
+    if not pauses:
+        return "-"
+    counts = "/".join(f"{p.count:.0f}" for p in pauses)
+    return f"{counts}, {sum(p.sum_s for p in pauses) * 1000:.1f} ms"
+
+
 def _measured(server: Running, rpc: str, run: Callable[[], Summary], probe_after_s: float) -> tuple[Summary, Spread]:
     """`run()` (one ghz run of `rpc` against `server`), with the connections per process sampled `probe_after_s`
     in and the server's own histogram of the run."""
     sampled: list[list[int]] = []
     probe = threading.Timer(probe_after_s, lambda: sampled.append(server.connections()))
-    histogram_before = _histogram(server, rpc)
+    histogram_before, gc_before = _histogram(server, rpc), _gc_pauses(server)
     cpu_before, started = server.cpu_s(), time.monotonic()
     probe.start()
     try:
@@ -119,7 +133,8 @@ def _measured(server: Running, rpc: str, run: Callable[[], Summary], probe_after
     wall_s = time.monotonic() - started
     cpu_s = [after - before for before, after in zip(cpu_before, server.cpu_s(), strict=True)]
     histogram = _histogram(server, rpc) - histogram_before
-    return summary, Spread(sampled[0] if sampled else [0] * len(server.pids), cpu_s, wall_s, histogram)
+    gc_pauses = [after - before for before, after in zip(gc_before, _gc_pauses(server), strict=True)]
+    return summary, Spread(sampled[0] if sampled else [0] * len(server.pids), cpu_s, wall_s, histogram, gc_pauses)
 
 
 def _row(rpc: str, batch: int, target: int, s: Summary, ok: bool) -> list[object]:
@@ -163,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_ms = [1000 * server_cpu_s / max(s.count, 1), 1000 * s.client_cpu_s / max(s.count, 1)]
                 histogram = spread.server_histogram
                 own_ms = [histogram.quantile_ms(0.5), histogram.quantile_ms(0.99)]
-                gate_rows.append([*_row(rpc, batch, rate, s, ok), *own_ms, *cpu_ms, spread.describe()])
+                gc_cell = describe_gc(spread.gc_pauses)
+                gate_rows.append([*_row(rpc, batch, rate, s, ok), *own_ms, gc_cell, *cpu_ms, spread.describe()])
                 results[f"{rpc}/b{batch}/gate"] = (
                     asdict(s)
                     | {"server_cpu_s": server_cpu_s, "server_p50_ms": own_ms[0], "server_p99_ms": own_ms[1]}
@@ -209,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     *headers,
                     "server's own p50 ms",
                     "server's own p99 ms",
+                    "server GC gen 0/1/2, ms in them",
                     "server CPU ms/request",
                     "ghz CPU ms/request",
                     "per server process",
@@ -217,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "The server's own p50/p99: its dwcp_inference_rpc_duration_seconds histogram over the phase (handler "
             "entry to answer, interpolated in its buckets), scraped from /metrics; ghz's figures add the client, "
-            "HTTP/2, the kernel and the wait for a core. Per server process: the ghz connections it held halfway "
-            "through the phase and the CPU cores it used; each connection stays on the process the kernel gave it.",
+            "HTTP/2, the kernel and the wait for a core. Server GC: the collections of each generation in the phase "
+            "and their total time (dwcp_inference_gc_pause_seconds); every call in flight waits while one runs. Per "
+            "server process: the ghz connections it held halfway through the phase and the CPU cores it used; each "
+            "connection stays on the process the kernel gave it.",
             f"## Ramp (single items, {args.ramp_step_s:g} s per step, stops at the first miss)",
             markdown_table(headers, ramp_rows),
             "## Highest rate holding p99 under budget (single items)",

@@ -16,6 +16,7 @@ from artifacts.signing import load_trusted_keys
 from dwcp.inference.v1 import inference_pb2 as pb
 from server import security
 from server.admission import AdmissionExecutor, AdmissionInterceptor, ItemBudget
+from server.gc_pauses import GcPauses
 from server.guard import register_guarded
 from server.health import OVERALL_HEALTH, HealthServicer
 from server.metrics import Metrics, serve_metrics
@@ -54,6 +55,7 @@ class InferenceApp:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.latency_budget_s)
+        self.gc_pauses = GcPauses(self.registry)
         self.health = HealthServicer()
         self.refusals = RateLimitedLog(logging.getLogger("server.refusals"))
         self.info_pool = AdmissionExecutor(1)  # GetModelInfo's own thread and bound (--max-info-in-flight)
@@ -106,6 +108,7 @@ class InferenceApp:
             s.max_in_flight,
             self.metrics_port,
         )
+        self.gc_pauses.start()  # once nothing can fail to bind, so a failed start leaves no callback behind
         self.store.reload()  # calls _set_health when it swaps a model in
         loaded = ", ".join(f"{m.name}={m.version}" for m in self.store.models()) or "none"
         log.info("loaded models from %s: %s", s.model_dir.resolve(), loaded)
@@ -132,6 +135,7 @@ class InferenceApp:
             self._metrics_httpd.server_close()
         if self._reloader.is_alive():
             self._reloader.join(timeout=grace_s + 5)
+        self.gc_pauses.stop()
         log.info("stopped")
 
     def register(self, server: grpc.Server) -> None:

@@ -19,6 +19,7 @@ from bench.tiny_models import write_model_set
 pytestmark = pytest.mark.skipif(not GHZ.exists(), reason="ghz not installed: run `make .tools/bin/ghz`")
 QUICK = ["--rate", "50", "--batch-rate", "20", "--duration-s", "1", "--ramp-rates", "50", "--ramp-step-s", "1"]
 SPREAD = re.compile(r"(\d+) conn, (\d+\.\d\d) cores")
+GC = re.compile(r"\d+/\d+/\d+, \d+\.\d ms")
 
 
 def _gate_rows(summary: str) -> list[list[str]]:
@@ -42,6 +43,7 @@ def test_a_run_within_budget_passes_and_shows_how_load_fell_on_each_process(tmp_
         assert row[9] == "pass", row
         server_p50_ms, server_p99_ms = float(row[10]), float(row[11])  # the server's own histogram, both processes
         assert 0 < server_p50_ms <= server_p99_ms, row
+        assert GC.fullmatch(row[12]), row  # the server's collections by generation in the phase, from /metrics
         per_process = SPREAD.findall(row[-1])
         assert len(per_process) == 2, row[-1]  # one entry per server process
         assert sum(int(n) for n, _ in per_process) == 4, row[-1]  # every ghz connection landed on one of them
@@ -51,6 +53,7 @@ def test_a_run_within_budget_passes_and_shows_how_load_fell_on_each_process(tmp_
     assert results["neighbours"]["cores_used"] > 0.05  # the neighbour really ran beside the server
     assert "Busy neighbours: 1 process(es) at nice 19" in summary
     assert len(results["DetectAnomaly/b1/gate"]["connections"]) == 2
+    assert [set(g) for g in results["DetectAnomaly/b1/gate"]["gc_pauses"]] == [{"sum_s", "count"}] * 3
     assert results["DetectAnomaly/max_rate_rps"] == 50
     assert (out / "DetectAnomaly-b1-gate.json").exists()
 

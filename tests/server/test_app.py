@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import threading
@@ -99,6 +100,21 @@ def test_metrics_are_served_and_count(server: RunningServer) -> None:
     assert "dwcp_inference_model_execution_seconds_count{" in after
     assert 'dwcp_inference_model_loaded{model="consensus_latency",rpc="DetectHighLatency"' in after
     assert 'dwcp_inference_model_reloads_total{model="consensus_latency",result="success"} 1.0' in after
+
+
+def test_garbage_collections_are_timed_by_generation_while_the_server_runs(model_dir: Path) -> None:
+    full = 'dwcp_inference_gc_pause_seconds_count{generation="2"}'
+    with running_server(model_dir) as running:
+        before = _sample(_scrape(running.app.metrics_port), full)
+        gc.collect()
+        gc.collect(1)
+        after = _scrape(running.app.metrics_port)
+        assert _sample(after, full) - before == 1
+        assert _sample(after, 'dwcp_inference_gc_pause_seconds_count{generation="1"}') >= 1
+        assert _sample(after, 'dwcp_inference_gc_pause_seconds_sum{generation="2"}') > 0
+        callback = running.app.gc_pauses._callback
+        assert callback in gc.callbacks
+    assert callback not in gc.callbacks  # the stopped server leaves nothing behind in the process
 
 
 def test_requests_over_the_budget_are_counted(model_dir: Path) -> None:
