@@ -41,7 +41,7 @@ from bench.payloads import (
     write_ghz_data,
 )
 from bench.processes import echo_command, serve, server_command
-from bench.server_histogram import HISTOGRAM, MODEL_HISTOGRAM, Totals, scrape_totals
+from bench.server_histogram import HISTOGRAM, MODEL_HISTOGRAM, Totals, snapshot
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 32
@@ -171,21 +171,19 @@ def main(argv: list[str] | None = None) -> int:
             method = f"{SERVICE}.{rpc}"
             for running in targets.values():
                 sequential(running.target, method, data[rpc, 1], 200)
-            ports, families = (
-                server_running.metrics_ports,
-                {
-                    "model": (MODEL_HISTOGRAM, {"model": MODEL_OF_RPC[rpc]}),
-                    "handler": (HISTOGRAM, {"method": rpc}),
-                },
-            )
-            before = {part: scrape_totals(ports, *family) for part, family in families.items()}
+            families = {
+                "model": (MODEL_HISTOGRAM, {"model": MODEL_OF_RPC[rpc]}),
+                "handler": (HISTOGRAM, {"method": rpc}),
+            }
+            before = snapshot(server_running.metrics_ports)
             for _ in range(args.latency_rounds):
                 for name, running in targets.items():
                     latency.setdefault((name, rpc), []).append(
                         sequential(running.target, method, data[rpc, 1], per_round)
                     )
+            after = snapshot(server_running.metrics_ports)
             for part, family in families.items():
-                in_server[rpc, part] = scrape_totals(ports, *family) - before[part]
+                in_server[rpc, part] = after.totals(*family) - before.totals(*family)
             medians = ", ".join(f"{n} {_median_p50(latency[n, rpc]):.3f}" for n in targets)
             print(f"{rpc}: p50 ms {medians}", flush=True)
 

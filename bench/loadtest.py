@@ -34,7 +34,7 @@ from bench.neighbours import cpu_s as neighbour_cpu_s
 from bench.neighbours import neighbours
 from bench.payloads import RPCS, SERVICE, build_pools, build_requests, load_telemetry, write_ghz_data
 from bench.processes import Running, echo_command, serve, server_command
-from bench.server_histogram import GC_HISTOGRAM, Buckets, Totals, scrape, scrape_totals
+from bench.server_histogram import GC_HISTOGRAM, Buckets, Snapshot, Totals, snapshot
 from bench.tables import check_model_dir, markdown_table
 
 REQUESTS_PER_FILE = 64  # distinct requests ghz sends round-robin
@@ -99,14 +99,12 @@ class Spread:
         return " / ".join(f"{n} conn, {c:.2f} cores" for n, c in zip(self.connections, cores, strict=True))
 
 
-def _histogram(server: Running, rpc: str) -> Buckets:
-    ports = [p for p in server.metrics_ports if p > 0]
-    return scrape(ports, rpc) if ports else Buckets((), ())
+def _snapshot(server: Running) -> Snapshot:
+    return snapshot([p for p in server.metrics_ports if p > 0])
 
 
-def _gc_pauses(server: Running) -> list[Totals]:
-    ports = [p for p in server.metrics_ports if p > 0]
-    return [scrape_totals(ports, GC_HISTOGRAM, {"generation": str(g)}) for g in range(3)] if ports else []
+def _gc_pauses(shot: Snapshot) -> list[Totals]:
+    return [shot.totals(GC_HISTOGRAM, {"generation": str(g)}) for g in range(3)] if shot.samples else []
 
 
 def describe_gc(pauses: list[Totals]) -> str:
@@ -122,7 +120,7 @@ def _measured(server: Running, rpc: str, run: Callable[[], Summary], probe_after
     in and the server's own histogram of the run."""
     sampled: list[list[int]] = []
     probe = threading.Timer(probe_after_s, lambda: sampled.append(server.connections()))
-    histogram_before, gc_before = _histogram(server, rpc), _gc_pauses(server)
+    before = _snapshot(server)
     cpu_before, started = server.cpu_s(), time.monotonic()
     probe.start()
     try:
@@ -132,8 +130,9 @@ def _measured(server: Running, rpc: str, run: Callable[[], Summary], probe_after
         probe.join()
     wall_s = time.monotonic() - started
     cpu_s = [after - before for before, after in zip(cpu_before, server.cpu_s(), strict=True)]
-    histogram = _histogram(server, rpc) - histogram_before
-    gc_pauses = [after - before for before, after in zip(gc_before, _gc_pauses(server), strict=True)]
+    after = _snapshot(server)
+    histogram = after.buckets(rpc) - before.buckets(rpc)
+    gc_pauses = [b - a for a, b in zip(_gc_pauses(before), _gc_pauses(after), strict=True)]
     return summary, Spread(sampled[0] if sampled else [0] * len(server.pids), cpu_s, wall_s, histogram, gc_pauses)
 
 

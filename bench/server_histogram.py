@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 HISTOGRAM = "dwcp_inference_rpc_duration_seconds"
 MODEL_HISTOGRAM = "dwcp_inference_model_execution_seconds"
@@ -57,34 +58,6 @@ class Buckets:
         return lower_s * 1000.0
 
 
-def parse_buckets(text: str, method: str) -> Buckets:
-    """`method`'s buckets (every code) from a /metrics exposition."""
-    summed: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name != HISTOGRAM:
-            continue
-        for sample in family.samples:
-            if sample.name == f"{HISTOGRAM}_bucket" and sample.labels.get("method") == method:
-                bound = float(sample.labels["le"])
-                summed[bound] = summed.get(bound, 0.0) + sample.value
-    bounds = tuple(sorted(summed))
-    return Buckets(bounds, tuple(summed[b] for b in bounds))
-
-
-def scrape(metrics_ports: Sequence[int], method: str, timeout_s: float = 5.0) -> Buckets:
-    """`method`'s buckets summed over every server process's /metrics."""
-    total: Buckets | None = None
-    for port in metrics_ports:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=timeout_s) as response:
-            buckets = parse_buckets(response.read().decode("utf-8"), method)
-        if total is None or not total.bounds_s:
-            total = buckets
-        elif buckets.bounds_s:
-            counts = tuple(a + b for a, b in zip(total.counts, buckets.counts, strict=True))
-            total = Buckets(total.bounds_s, counts)
-    return total if total is not None else Buckets((), ())
-
-
 @dataclass(frozen=True)
 class Totals:
     """A histogram's _sum and _count over the series matching some labels: the mean, exactly.
@@ -104,23 +77,40 @@ class Totals:
         return self.sum_s / self.count * 1000.0 if self.count > 0 else math.nan
 
 
-def parse_totals(text: str, family: str, labels: dict[str, str]) -> Totals:
-    """Sum and count of `family`'s series whose labels include `labels`, from a /metrics exposition."""
-    sums = {f"{family}_sum": 0.0, f"{family}_count": 0.0}
-    for parsed in text_string_to_metric_families(text):
-        if parsed.name != family:
-            continue
-        for sample in parsed.samples:
+@dataclass(frozen=True)
+class Snapshot:
+    """The /metrics pages of every server process at one moment, each fetched and parsed once."""
+
+    samples: tuple[Sample, ...]
+
+    def buckets(self, method: str) -> Buckets:
+        """`method`'s buckets of the RPC histogram, summed over codes and processes."""
+        summed: dict[float, float] = {}
+        for sample in self.samples:
+            if sample.name == f"{HISTOGRAM}_bucket" and sample.labels.get("method") == method:
+                bound = float(sample.labels["le"])
+                summed[bound] = summed.get(bound, 0.0) + sample.value
+        bounds = tuple(sorted(summed))
+        return Buckets(bounds, tuple(summed[b] for b in bounds))
+
+    def totals(self, family: str, labels: dict[str, str]) -> Totals:
+        """Sum and count of `family`'s series whose labels include `labels`, over every process."""
+        sums = {f"{family}_sum": 0.0, f"{family}_count": 0.0}
+        for sample in self.samples:
             if sample.name in sums and all(sample.labels.get(k) == v for k, v in labels.items()):
                 sums[sample.name] += sample.value
-    return Totals(sums[f"{family}_sum"], sums[f"{family}_count"])
+        return Totals(sums[f"{family}_sum"], sums[f"{family}_count"])
 
 
-def scrape_totals(metrics_ports: Sequence[int], family: str, labels: dict[str, str], timeout_s: float = 5.0) -> Totals:
-    """parse_totals summed over every server process's /metrics."""
-    total = Totals(0.0, 0.0)
+def parse_pages(*pages: str) -> Snapshot:
+    """A snapshot of /metrics expositions (one per process)."""
+    return Snapshot(tuple(s for page in pages for f in text_string_to_metric_families(page) for s in f.samples))
+
+
+def snapshot(metrics_ports: Sequence[int], timeout_s: float = 5.0) -> Snapshot:
+    """Fetch every server process's /metrics once; no ports (the echo server) give an empty snapshot."""
+    pages = []
     for port in metrics_ports:
         with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=timeout_s) as response:
-            part = parse_totals(response.read().decode("utf-8"), family, labels)
-        total = Totals(total.sum_s + part.sum_s, total.count + part.count)
-    return total
+            pages.append(response.read().decode("utf-8"))
+    return parse_pages(*pages)
