@@ -10,12 +10,14 @@ Each run is against a fresh `python -m server`:
   with gRPC's own (`--request-window-bytes 0`); the server's peak resident memory (VmHWM), the figure the
   Deployment's memory limit is sized from (docs/reliability.md).
 
-Usage: .venv/bin/python -m bench.overload [--model-dir models] [--victim-calls 500]  (needs .tools/bin/ghz)
+Usage: .venv/bin/python -m bench.overload [--model-dir models] [--victim-calls 500] [--only-flood
+       --flood-server-args '...']  (needs .tools/bin/ghz)
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import tempfile
 import threading
 import time
@@ -150,6 +152,13 @@ def _status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
+def _floods(model_dir: Path, extra: list[str], scratch: Path) -> None:
+    print(f"flood: ghz {FLOOD}")
+    print("| server flags | statuses | accepted p50 / p99 ms | refused p99 ms |\n|---|---|---|---|")
+    for flags in ([], BOUNDED):
+        print(flood(model_dir, [*flags, *extra], scratch), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models"), help="Model directory to serve.")
@@ -159,9 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--memory-channels", type=int, default=1, help="Connections the memory callers share.")
     parser.add_argument("--memory-s", type=float, default=60.0, help="Length of each memory run in seconds.")
-    parser.add_argument("--only-memory", action="store_true", help="Run only the memory run.")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--only-memory", action="store_true", help="Run only the memory run.")
+    only.add_argument("--only-flood", action="store_true", help="Run only the flood runs.")
+    parser.add_argument(
+        "--flood-server-args", default="", help="Extra flags for the flood runs' servers, one string (both rows)."
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dwcp-overload-") as scratch:
+        if args.only_flood:
+            _floods(args.model_dir, shlex.split(args.flood_server_args), Path(scratch))
+            return 0
         print("memory: closed-loop callers of 1,024-item batches over the 4 RPCs, --ort-intra-op-threads 1")
         print("| server flags | callers | connections | seconds | statuses | VmRSS ready / end / peak MiB |")
         print("|---|---|---|---|---|---|")
@@ -171,10 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(row, flush=True)
         if args.only_memory:
             return 0
-        print(f"flood: ghz {FLOOD}")
-        print("| server flags | statuses | accepted p50 / p99 ms | refused p99 ms |\n|---|---|---|---|")
-        for flags in ([], BOUNDED):
-            print(flood(args.model_dir, flags, Path(scratch)), flush=True)
+        _floods(args.model_dir, shlex.split(args.flood_server_args), Path(scratch))
         print("\nvictim: 4 clients of 1,024-node batches, one single-item caller, default flags")
         print("| victim calls | victim failed | victim p50 / p99 ms | flood statuses |\n|---|---|---|---|")
         print(victim(args.model_dir, args.victim_calls, Path(scratch)), flush=True)
